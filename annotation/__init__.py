@@ -1,0 +1,1 @@
+"""The Django app for human visual Turing tests (issue 5)."""

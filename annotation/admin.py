@@ -1,0 +1,364 @@
+"""Admin: researchers create studies, choose their pools and attention checks, open and close them, and export.
+
+Writes go through services: the study's form and its pools' inline call them on save, and actions are thin
+(the selected rows to one service call each, the counts and each refusal's reason reported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from annotation import services
+from annotation.export import csv_response, judgment_rows
+from annotation.models import Annotator, AttentionItem, Study, StudyItem, StudyPool
+from annotation.protocols import get_protocol
+from annotation.results import study_results, summary_rows
+from webapp.runs.models import ImagePool, JobStatus
+
+# Blank on a new study: the protocol's standard value.
+PROTOCOL_DEFAULTED = ("feedback", "items_per_assignment", "real_fraction", "block_size")
+BLANK = (None, "")
+
+
+def _each(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, what: str, call: Callable[[Any], Any]
+) -> None:
+    done, refused = 0, []
+    for obj in queryset:
+        try:
+            call(obj)
+        except services.ServiceError as exc:
+            refused.append(f"{obj}: {exc}")
+        else:
+            done += 1
+    modeladmin.message_user(
+        request, f"{what}: {done} of {done + len(refused)}.", messages.SUCCESS if done else messages.WARNING
+    )
+    for reason in refused:
+        modeladmin.message_user(request, reason, messages.ERROR)
+
+
+class StudyForm(forms.ModelForm):
+    class Meta:
+        model = Study
+        fields = services.STUDY_SETTINGS
+        widgets: ClassVar[dict[str, forms.Widget]] = {
+            "instructions": forms.Textarea(attrs={"rows": 6}),
+            "consent_text": forms.Textarea(attrs={"rows": 6}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            for name in PROTOCOL_DEFAULTED:
+                self.fields[name].required = False
+                self.fields[name].initial = None
+                self.fields[name].help_text = "blank: the protocol's standard"
+            self.fields["feedback"].choices = [("", "the protocol's standard"), *Study.Feedback.choices]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        values = {name: getattr(self.instance, name) for name in services.STUDY_SETTINGS}
+        values.update({name: value for name, value in data.items() if name in services.STUDY_SETTINGS})
+        if self.instance.pk is None:
+            standard = get_protocol(data.get("protocol", Study.Protocol.SALIMANS)).defaults()
+            for name in PROTOCOL_DEFAULTED:
+                if data.get(name) in BLANK:
+                    values[name] = standard.get(name, Study._meta.get_field(name).get_default())
+        for name, message in services.study_settings_errors(values).items():
+            self.add_error(name if name in self.fields else None, message)
+        return data
+
+
+class StudyPoolInline(admin.TabularInline):
+    model = StudyPool
+    fields = ("pool", "label", "top_percent", "weight", "max_items")
+    extra = 2
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "pool":
+            kwargs["queryset"] = ImagePool.objects.filter(status=JobStatus.DONE).select_related("run")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _draft(self, obj: Study | None) -> bool:
+        return obj is None or obj.status == Study.Status.DRAFT
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None) -> tuple[str, ...]:
+        return () if self._draft(obj) else self.fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Study | None = None) -> bool:
+        return self._draft(obj) and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Study | None = None) -> bool:
+        return self._draft(obj) and super().has_delete_permission(request, obj)
+
+
+class AttentionForm(forms.Form):
+    pool = forms.ModelChoiceField(queryset=ImagePool.objects.filter(status=JobStatus.DONE))
+    files = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        help_text="image names of the pool, one a line (from its pool.json)",
+    )
+    count = forms.IntegerField(
+        min_value=1, required=False, help_text="or: this many images of the pool at random (an obvious pool)"
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        data["names"] = [line.strip() for line in data.get("files", "").splitlines() if line.strip()]
+        if bool(data["names"]) == bool(data.get("count")):
+            raise forms.ValidationError("name the images, or give a count to draw at random: one of the two")
+        return data
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    form = StudyForm
+    list_display = ("id", "name", "status", "protocol", "feedback", "annotator_count", "results_link", "created_at")
+    list_display_links = ("id", "name")
+    list_filter = ("status", "protocol")
+    search_fields = ("name",)
+    inlines = (StudyPoolInline,)
+    actions = ("open_studies", "close_studies", "export_judgments", "export_summary", "delete_drafts")
+    state_fields = ("status", "links", "opened_at", "closed_at", "created_by", "created_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(annotators_n=Count("annotators"))
+
+    def get_fieldsets(self, request: HttpRequest, obj: Study | None = None) -> list[tuple[str | None, dict[str, Any]]]:
+        fieldsets: list[tuple[str | None, dict[str, Any]]] = [
+            (None, {"fields": ["name", "protocol", "instructions", "consent_text", "completion_code"]}),
+            (
+                "Design",
+                {
+                    "fields": [
+                        "feedback",
+                        "real_fraction",
+                        "items_per_assignment",
+                        "block_size",
+                        "judgments_per_item",
+                        "attention_per_assignment",
+                        "max_assignments_per_annotator",
+                    ]
+                },
+            ),
+            ("Qualification", {"fields": ["require_qualification", "qualification_items", "qualification_threshold"]}),
+        ]
+        if obj is not None:
+            fieldsets.insert(0, ("State", {"fields": self.state_fields}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return self.state_fields + (services.FROZEN_WHEN_OPENED if obj.status != Study.Status.DRAFT else ())
+
+    def save_model(self, request: HttpRequest, obj: Study, form: Any, change: bool) -> None:
+        values = {name: form.cleaned_data[name] for name in services.STUDY_SETTINGS if name in form.cleaned_data}
+        if change:
+            services.edit_study(obj, **{name: values[name] for name in form.changed_data if name in values})
+            return
+        for name in PROTOCOL_DEFAULTED:
+            if values.get(name) in BLANK:
+                values.pop(name, None)
+        study = services.create_study(user=request.user, **values)
+        # The admin goes on to save the inlines and log the addition with the instance it built.
+        obj.pk = study.pk
+        obj._state.adding = False
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        study = form.instance
+        deleted = set(formset.deleted_forms)
+        # What formset.save() would record, for the admin's history of the change.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.forms:
+            if inline_form in deleted:
+                if inline_form.instance.pk:
+                    services.remove_study_pool(inline_form.instance)
+                    formset.deleted_objects.append(inline_form.instance)
+                continue
+            data = inline_form.cleaned_data
+            if not inline_form.has_changed() or data.get("pool") is None:
+                continue
+            study_pool = services.set_study_pool(
+                study,
+                data["pool"],
+                label=data.get("label", ""),
+                top_percent=data.get("top_percent"),
+                weight=data.get("weight") or 1.0,
+                max_items=data.get("max_items"),
+            )
+            if inline_form.instance.pk:
+                formset.changed_objects.append((study_pool, inline_form.changed_data))
+            else:
+                formset.new_objects.append(study_pool)
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.attention_view)
+        return [path("<int:pk>/attention/", view, name="annotation_study_attention"), *super().get_urls()]
+
+    def attention_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Add attention checks to a study: named images of a pool, or a count of them at random."""
+        study = get_object_or_404(Study, pk=pk)
+        if not self.has_change_permission(request, study):
+            return HttpResponseRedirect(reverse("admin:index"))
+        form = AttentionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                added = services.add_attention_items(
+                    study, form.cleaned_data["pool"], form.cleaned_data["names"], count=form.cleaned_data.get("count")
+                )
+            except services.ServiceError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"Added {added} attention checks to {study}.", messages.SUCCESS)
+                return HttpResponseRedirect(
+                    reverse("admin:annotation_attentionitem_changelist") + f"?study__id__exact={pk}"
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Attention checks for {study}",
+            "study": study,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/annotation/attention_form.html", context)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a study is a record of an experiment: the "delete drafts" action removes unopened ones
+
+    @admin.display(description="annotators", ordering="annotators_n")
+    def annotator_count(self, study: Study) -> int:
+        return study.annotators_n
+
+    @admin.display(description="results")
+    def results_link(self, study: Study) -> str:
+        return format_html('<a href="{}">results</a>', study.get_absolute_url())
+
+    @admin.display(description="links")
+    def links(self, study: Study) -> str:
+        return format_html(
+            '<a href="{}">results</a> · annotator link <code>{}</code> · <a href="{}">add attention checks</a>',
+            study.get_absolute_url(),
+            study.entry_path,
+            reverse("admin:annotation_study_attention", args=[study.pk]),
+        )
+
+    @admin.action(description="Open the selected studies")
+    def open_studies(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(self, request, queryset, "Opened", lambda study: services.open_study(study, user=request.user))
+
+    @admin.action(description="Close the selected studies")
+    def close_studies(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(self, request, queryset, "Closed", lambda study: services.close_study(study, user=request.user))
+
+    @admin.action(description="Delete the selected drafts")
+    def delete_drafts(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(self, request, queryset, "Deleted", services.delete_study)
+
+    @admin.action(description="Export the judgments of the selected studies (CSV)")
+    def export_judgments(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        ids = sorted(queryset.values_list("pk", flat=True))
+        return csv_response(judgment_rows(ids), f"studies-{'-'.join(map(str, ids))}-judgments.csv")
+
+    @admin.action(description="Export the summary tables of one study (CSV)")
+    def export_summary(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select one study: each has its own summary tables.", messages.WARNING)
+            return None
+        study = queryset.get()
+        return csv_response(summary_rows(study_results(study)), f"study-{study.pk}-summary.csv")
+
+
+@admin.register(AttentionItem)
+class AttentionItemAdmin(admin.ModelAdmin):
+    list_display = ("id", "thumbnail", "study", "pool", "file", "truth")
+    list_filter = ("study",)
+    actions = ("remove",)
+    fields = ("study", "pool", "file", "truth_real")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("study", "pool")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # from a study's page: "add attention checks"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the "remove" action, which keeps those already shown
+
+    @admin.display(description="image")
+    def thumbnail(self, item: StudyItem) -> str:
+        return format_html(
+            '<img src="{}" alt="" width="48" height="48" style="image-rendering: pixelated">',
+            reverse("annotation:item_image", args=[item.pk]),
+        )
+
+    @admin.display(description="truth")
+    def truth(self, item: StudyItem) -> str:
+        return "real" if item.truth_real else "generated"
+
+    @admin.action(description="Remove the selected attention checks (those not shown yet)")
+    def remove(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(self, request, queryset, "Removed", services.remove_attention_item)
+
+
+@admin.register(Annotator)
+class AnnotatorAdmin(admin.ModelAdmin):
+    """Who took part, by pseudonym; the platform's id is here for payments and blocks only."""
+
+    list_display = ("pseudonym", "study", "platform", "arm", "qualification", "judgments", "attention_missed")
+    list_filter = ("study", "platform", "feedback", "qualification")
+    search_fields = ("pseudonym", "external_id")
+    fields = ("pseudonym", "study", "platform", "external_id", "feedback", "qualification", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        judged = "assignments__sequence__judgment"
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("study")
+            .annotate(
+                judgments_n=Count(judged),
+                missed_n=Count(
+                    judged,
+                    filter=Q(
+                        assignments__sequence__item__purpose=StudyItem.Purpose.ATTENTION,
+                        **{f"{judged}__correct": False},
+                    ),
+                ),
+            )
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # their judgments would go with them
+
+    @admin.display(description="arm")
+    def arm(self, annotator: Annotator) -> str:
+        return annotator.condition
+
+    @admin.display(description="judgments", ordering="judgments_n")
+    def judgments(self, annotator: Annotator) -> int:
+        return annotator.judgments_n
+
+    @admin.display(description="attention missed", ordering="missed_n")
+    def attention_missed(self, annotator: Annotator) -> int:
+        return annotator.missed_n

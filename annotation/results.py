@@ -1,0 +1,211 @@
+"""A study's numbers, from its stored judgments through annotation.stats: what the results page shows and the
+summary CSV holds. Reads only.
+
+The scored judgments are the test phase's (qualification answers never count). Each generated pool is scored
+against the real images its annotators saw ("pool vs real"): its fake error, the shared real error, and the
+accuracy, d′ and HYPE scores of that mix; a real pool's row has its real error alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import numpy as np
+from django.db.models import Count
+
+from annotation import stats
+from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, Study, StudyItem, StudyPool
+from annotation.protocols import get_protocol
+from annotation.stats.result import Result
+from webapp.runs.models import ImagePool, JobStatus, PoolScore
+
+CONDITIONS = ("feedback", "no_feedback")
+CURVE_BIN = 10
+ALL = "all"
+# Score names as the results page and CSV show them, and their keys in a PoolScore's values.
+SCORE_KEYS = {"Inception Score": "is_mean", "FID": "fid"}
+SCORED_COLUMNS = (
+    "assignment_item__assignment__annotator_id",
+    "assignment_item__item_id",
+    "assignment_item__item__pool_id",
+    "assignment_item__item__truth_real",
+    "answer_real",
+    "response_ms",
+    "assignment_item__trial",
+    "assignment_item__assignment__annotator__feedback",
+    "assignment_item__block",
+    "assignment_item__exposure_ms",
+    "assignment_item__item__purpose",
+)
+SCORED_DTYPES = (np.int64, np.int64, np.int64, bool, bool, np.float64, np.int64, bool, np.int64, np.float64, object)
+
+
+def scored_judgments(study: Study, chunk_size: int = 20_000) -> stats.Judgments:
+    """The study's test-phase judgments as a stats table: one query, streamed, each chunk turned into arrays at
+    once so that a large study costs its arrays' memory rather than a Python object per value."""
+    rows = (
+        Judgment.objects.filter(
+            assignment_item__assignment__study=study, assignment_item__phase=AssignmentItem.Phase.TEST
+        )
+        .order_by("assignment_item_id")
+        .values_list(*SCORED_COLUMNS)
+        .iterator(chunk_size=chunk_size)
+    )
+    parts: list[list[np.ndarray]] = [[] for _ in SCORED_COLUMNS]
+    while chunk := list(islice(rows, chunk_size)):
+        for part, column, dtype in zip(parts, zip(*chunk, strict=True), SCORED_DTYPES, strict=True):
+            part.append(np.array(column, dtype=dtype))  # float columns take None as NaN
+    if not parts[0]:
+        return stats.Judgments.empty()
+    annotator, item, pool, truth, answer, response, trial, feedback, block, exposure, purpose = (
+        np.concatenate(part) for part in parts
+    )
+    return stats.Judgments(
+        annotator=annotator,
+        item=item,
+        pool=pool,
+        truth_real=truth,
+        answer_real=answer,
+        response_ms=response,
+        trial=trial,
+        condition=np.where(feedback, "feedback", "no_feedback"),
+        block=block,
+        exposure_ms=exposure,
+        attention=purpose == StudyItem.Purpose.ATTENTION,
+    )
+
+
+def pool_scores(pools: list[StudyPool]) -> dict[str, dict[int, float]]:
+    """Per score and scoring network ("Inception Score (inception)"): each generated pool's newest finished value.
+    Scores of different networks are never put on one axis."""
+    found: dict[str, dict[int, float]] = {}
+    generated = [sp.pool_id for sp in pools if sp.pool.kind == ImagePool.Kind.GENERATED]
+    newest_first = PoolScore.objects.filter(pool_id__in=generated, status=JobStatus.DONE).order_by("-created_at", "-id")
+    for pool_id, scorer, values in newest_first.values_list("pool_id", "scorer", "values"):
+        for name, key in SCORE_KEYS.items():
+            if isinstance(values.get(key), int | float):
+                found.setdefault(f"{name} ({scorer})", {}).setdefault(pool_id, float(values[key]))
+    return found
+
+
+@dataclass
+class Row:
+    """One line of a table: what it is about, and the statistics of that slice."""
+
+    condition: str
+    pool: str
+    pool_id: int | None
+    accuracy: stats.AccuracySummary
+    hype_infinity: stats.HypeScore | None = None
+    hype_time: stats.HypeScore | None = None
+
+
+@dataclass
+class Results:
+    study: Study
+    pools: list[StudyPool]
+    excluded_flagged: bool
+    n_judgments: int
+    n_annotators: int
+    submitted: int
+    disqualified: int
+    deviations: list[str]
+    rows: list[Row] = field(default_factory=list)
+    curve: list[stats.CurvePoint] = field(default_factory=list)
+    arms: stats.ArmComparison | None = None
+    annotators: list[tuple[stats.AnnotatorSummary, str]] = field(default_factory=list)
+    correlations: list[tuple[str, stats.Correlation, str]] = field(default_factory=list)
+
+
+def study_results(study: Study, *, exclude_flagged: bool = False) -> Results:
+    pools = list(study.study_pools.select_related("pool__run"))
+    table = scored_judgments(study)
+    summaries = stats.per_annotator(table)
+    if exclude_flagged:
+        table = stats.exclude_flagged(table, summaries)
+    stages = {row["stage"]: row["n"] for row in study.assignments.values("stage").annotate(n=Count("id"))}
+    protocol = get_protocol(study.protocol)
+    settings = {name: getattr(study, name) for name in protocol.standard}
+    results = Results(
+        study=study,
+        pools=pools,
+        excluded_flagged=exclude_flagged,
+        n_judgments=len(table),
+        n_annotators=len(table.annotators()),
+        submitted=stages.get(Assignment.Stage.SUBMITTED, 0),
+        disqualified=stages.get(Assignment.Stage.DISQUALIFIED, 0),
+        deviations=protocol.deviations(settings),
+    )
+    pseudonyms = dict(Annotator.objects.filter(study=study).values_list("pk", "pseudonym"))
+    results.annotators = [(summary, pseudonyms.get(summary.annotator, "?")) for summary in summaries]
+    conditions = [c for c in CONDITIONS if (table.condition == c).any()]
+    for condition in ([ALL] if len(conditions) > 1 else []) + conditions:
+        part = table if condition == ALL else table.subset(table.condition == condition)
+        results.rows += _rows(part, condition, pools, protocol.timed, study.seed)
+    results.curve = stats.learning_curve(table, bin_size=CURVE_BIN)
+    if len(conditions) == 2:
+        results.arms = stats.compare_arms(table, seed=study.seed)
+    for name, scores in pool_scores(pools).items():
+        correlation = stats.human_vs_scores(table, scores, seed=study.seed)
+        results.correlations.append((name, correlation, stats.scatter_svg(correlation, x_label=name)))
+    return results
+
+
+def _rows(table: stats.Judgments, condition: str, pools: list[StudyPool], timed: bool, seed: int) -> list[Row]:
+    rows = [_row(table, condition, "all images", None, timed, seed)]
+    real = table.truth_real
+    for sp in pools:
+        in_pool = table.pool == sp.pool_id
+        if sp.pool.kind == ImagePool.Kind.REAL:
+            rows.append(Row(condition, sp.name, sp.pool_id, stats.accuracy_summary(table.subset(in_pool))))
+        else:
+            rows.append(_row(table.subset(in_pool | real), condition, f"{sp.name} vs real", sp.pool_id, timed, seed))
+    return rows
+
+
+def _row(table: stats.Judgments, condition: str, pool: str, pool_id: int | None, timed: bool, seed: int) -> Row:
+    return Row(
+        condition=condition,
+        pool=pool,
+        pool_id=pool_id,
+        accuracy=stats.accuracy_summary(table),
+        hype_infinity=stats.hype_infinity(table, seed=seed),
+        hype_time=stats.hype_time_score(table, seed=seed) if timed else None,
+    )
+
+
+def summary_rows(results: Results) -> Iterator[list[Any]]:
+    """The summary tables in long form, one statistic a line: section, condition, pool (name and id), group
+    (a learning curve's first trial, an annotator's pseudonym), statistic, value."""
+    yield ["section", "condition", "pool", "pool_id", "group", "statistic", "value"]
+    for row in results.rows:
+        for section, result in (
+            ("accuracy", row.accuracy),
+            ("hype_infinity", row.hype_infinity),
+            ("hype_time", row.hype_time),
+        ):
+            if result is not None:
+                yield from (
+                    [section, row.condition, row.pool, row.pool_id, "", key, value] for key, value in _plain(result)
+                )
+    for point in results.curve:
+        yield from (
+            ["learning_curve", point.condition, "", "", point.trial_bin_start, key, value]
+            for key, value in _plain(point, "condition", "trial_bin_start")
+        )
+    if results.arms is not None:
+        yield from (["feedback_vs_no_feedback", ALL, "", "", "", key, value] for key, value in _plain(results.arms))
+    for summary, pseudonym in results.annotators:
+        yield from (["annotator", "", "", "", pseudonym, key, value] for key, value in _plain(summary, "annotator"))
+    for name, correlation, _ in results.correlations:
+        section = f"human_vs_{name}"
+        yield from ([section, ALL, "", "", "", key, value] for key, value in _plain(correlation, "points"))
+        for point in correlation.points:
+            yield from ([section, ALL, "", point.pool, "", key, value] for key, value in _plain(point, "pool"))
+
+
+def _plain(result: Result, *leave_out: str) -> Iterator[tuple[str, Any]]:
+    return ((key, value) for key, value in result.to_dict().items() if key not in leave_out)

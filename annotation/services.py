@@ -1,0 +1,661 @@
+"""Every write of the human studies, shared by the annotator's views and API, admin actions and commands.
+
+Researchers' verbs (create_study, edit_study, delete_study, set_study_pool, remove_study_pool,
+add_attention_items, remove_attention_item, open_study, close_study) raise ``ServiceError`` with a message
+for the researcher. Annotators' verbs (start_assignment, next_item, record_judgment, finish_assignment) raise
+``Refused`` with a message for the annotator and an HTTP status.
+
+Two locks keep the numbers right. Drawing a sequence locks the study's row, so that two annotators
+starting together cannot both take the last image an item needs. Answering locks the assignment's row,
+so that a double submit is answered in turn: the second finds the item answered and is refused, and the
+judgment's primary key (the assignment item) refuses it again should anything get past the lock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from annotation import images
+from annotation.models import (
+    Annotator,
+    Assignment,
+    AssignmentItem,
+    Judgment,
+    Study,
+    StudyItem,
+    StudyPool,
+)
+from annotation.protocols import get_protocol, qualification
+from annotation.protocols.sequence import apportion, arrange, least_allocated
+from webapp.runs.models import ImagePool, JobStatus
+
+LIVE_STAGES = (Assignment.Stage.QUALIFICATION, Assignment.Stage.TEST, Assignment.Stage.COMPLETE)
+ANSWERING_STAGES = (Assignment.Stage.QUALIFICATION, Assignment.Stage.TEST)
+# The study settings a researcher chooses; the rest of a study's row is its state.
+STUDY_SETTINGS = (
+    "name",
+    "instructions",
+    "consent_text",
+    "protocol",
+    "feedback",
+    "real_fraction",
+    "items_per_assignment",
+    "block_size",
+    "judgments_per_item",
+    "attention_per_assignment",
+    "require_qualification",
+    "qualification_items",
+    "qualification_threshold",
+    "max_assignments_per_annotator",
+    "completion_code",
+)
+# Wording shown as it is: an open study's annotators must all have read the same.
+FROZEN_WHEN_OPENED = tuple(name for name in STUDY_SETTINGS if name not in ("name",))
+MAX_RESPONSE_MS = 3_600_000
+# turkSubmitTo is a query parameter anyone can forge: the end of a HIT posts only to MTurk itself.
+MTURK_SUBMIT_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+PROLIFIC_COMPLETION_URL = "https://app.prolific.com/submissions/complete"
+
+
+class ServiceError(Exception):
+    """A researcher's request the study's state does not allow; the message says what and why."""
+
+
+class Refused(Exception):
+    """An annotator's request that is not allowed; the message is for the annotator."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.status = status
+
+
+# --- Researchers -------------------------------------------------------------------------------------
+
+
+def study_settings_errors(values: Mapping[str, Any]) -> dict[str, str]:
+    """Each setting that cannot work, with the reason (empty when all can): for forms and services alike."""
+    errors: dict[str, str] = {}
+    protocol_name = values.get("protocol", Study.Protocol.SALIMANS)
+    if protocol_name not in Study.Protocol.values:
+        return {"protocol": f"unknown protocol {protocol_name!r}"}
+    errors.update(get_protocol(protocol_name).violations(values))
+    real_fraction = values.get("real_fraction", 0.5)
+    if not 0 < real_fraction < 1:
+        errors["real_fraction"] = "must be strictly between 0 and 1: a study needs real and generated images"
+    for name in ("items_per_assignment", "judgments_per_item", "max_assignments_per_annotator"):
+        if name in values and values[name] < 1:
+            errors[name] = "must be at least 1"
+    block_size = values.get("block_size")
+    if block_size is not None and not 1 <= block_size <= values.get("items_per_assignment", block_size):
+        errors["block_size"] = "must be between 1 and the items per assignment"
+    if values.get("require_qualification") and values.get("qualification_items", 100) < 2:
+        errors["qualification_items"] = "a qualification needs at least one real and one generated image"
+    if not 0 <= values.get("qualification_threshold", 0.65) <= 1:
+        errors["qualification_threshold"] = "must be a fraction between 0 and 1"
+    return errors
+
+
+def _check_settings(values: Mapping[str, Any]) -> None:
+    errors = study_settings_errors(values)
+    if errors:
+        raise ServiceError("; ".join(f"{name}: {message}" for name, message in errors.items()))
+
+
+def _locked_study(study: Study) -> Study:
+    return Study.objects.select_for_update().get(pk=study.pk)
+
+
+def create_study(*, name: str, protocol: str = Study.Protocol.SALIMANS, user: Any = None, **values: Any) -> Study:
+    """A draft study with the protocol's standard settings, overridden by ``values`` (``STUDY_SETTINGS``)."""
+    unknown = set(values) - set(STUDY_SETTINGS)
+    if unknown:
+        raise ServiceError(f"unknown study settings: {', '.join(sorted(unknown))}")
+    if protocol not in Study.Protocol.values:
+        raise ServiceError(f"unknown protocol {protocol!r}; choose one of {', '.join(Study.Protocol.values)}")
+    chosen = {**get_protocol(protocol).defaults(), **values, "name": name, "protocol": protocol}
+    _check_settings(_effective(Study(), chosen))
+    return Study.objects.create(**chosen, created_by=user if user is not None and user.is_authenticated else None)
+
+
+def _effective(study: Study, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {**{name: getattr(study, name) for name in STUDY_SETTINGS}, **values}
+
+
+def edit_study(study: Study, **values: Any) -> Study:
+    """Change a study's settings. Once opened only its name may change: its annotators read the rest."""
+    unknown = set(values) - set(STUDY_SETTINGS)
+    if unknown:
+        raise ServiceError(f"unknown study settings: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        study = _locked_study(study)
+        changed = {name: value for name, value in values.items() if getattr(study, name) != value}
+        frozen = sorted(set(changed) & set(FROZEN_WHEN_OPENED))
+        if frozen and study.status != Study.Status.DRAFT:
+            raise ServiceError(f"study #{study.pk} is {study.status}: {', '.join(frozen)} can change only in a draft")
+        _check_settings(_effective(study, changed))
+        for name, value in changed.items():
+            setattr(study, name, value)
+        if changed:
+            study.save(update_fields=list(changed))
+    return study
+
+
+def delete_study(study: Study) -> None:
+    """Delete a draft; a study that was ever opened keeps its record (close it instead)."""
+    with transaction.atomic():
+        study = _locked_study(study)
+        _require_draft(study, "deletion")
+        study.delete()
+
+
+def set_study_pool(
+    study: Study,
+    pool: ImagePool,
+    *,
+    label: str = "",
+    top_percent: float | None = None,
+    weight: float = 1.0,
+    max_items: int | None = None,
+) -> StudyPool:
+    """Add a pool to a draft study, or change how the study draws from it."""
+    if weight <= 0:
+        raise ServiceError("weight: must be positive")
+    if top_percent is not None and not 0 < top_percent <= 100:
+        raise ServiceError("top_percent: must be in (0, 100]")
+    if top_percent is not None and pool.kind != ImagePool.Kind.GENERATED:
+        raise ServiceError(f"{pool}: a top percentage by Inception Score applies to generated pools only")
+    with transaction.atomic():
+        study = _locked_study(study)
+        _require_draft(study, "its pools")
+        study_pool, _ = StudyPool.objects.update_or_create(
+            study=study,
+            pool=pool,
+            defaults={"label": label, "top_percent": top_percent, "weight": weight, "max_items": max_items},
+        )
+    return study_pool
+
+
+def remove_study_pool(study_pool: StudyPool) -> None:
+    with transaction.atomic():
+        _require_draft(_locked_study(study_pool.study), "its pools")
+        study_pool.delete()
+
+
+def _require_draft(study: Study, what: str) -> None:
+    if study.status != Study.Status.DRAFT:
+        raise ServiceError(f"study #{study.pk} is {study.status}: {what} can change only in a draft")
+
+
+def add_attention_items(study: Study, pool: ImagePool, files: Sequence[str] = (), *, count: int | None = None) -> int:
+    """Make images of ``pool`` attention checks of ``study``: obvious cases, whose truth is the pool's kind.
+    The images are those named in ``files``, or ``count`` of the pool's images not yet in the study, at random.
+    Returns how many were added; an image that already has a role in the study is refused."""
+    listed = [image.file for image in _manifest(pool)]
+    with transaction.atomic():
+        study = _locked_study(study)
+        if study.status == Study.Status.CLOSED:
+            raise ServiceError(f"study #{study.pk} is closed")
+        taken = set(StudyItem.objects.filter(study=study, pool=pool).values_list("file", flat=True))
+        if count is not None:
+            free = [name for name in listed if name not in taken]
+            if count > len(free):
+                raise ServiceError(f"{pool}: {len(free)} images are not in the study yet, fewer than {count}")
+            files = random.Random(f"{study.seed}:attention:{pool.pk}:{len(taken)}").sample(free, count)
+        files = list(dict.fromkeys(files))
+        if not files:
+            raise ServiceError("name at least one image of the pool, or give a count")
+        missing = sorted(set(files) - set(listed))
+        if missing:
+            raise ServiceError(f"{pool}: no image named {', '.join(missing[:5])} in its manifest")
+        already = sorted(set(files) & taken)
+        if already:
+            raise ServiceError(f"{', '.join(already[:5])}: already in study #{study.pk}")
+        _check_encoding(study, [images.image_path(pool, name) for name in files])
+        truth = pool.kind == ImagePool.Kind.REAL
+        StudyItem.objects.bulk_create(
+            StudyItem(study=study, pool=pool, file=name, truth_real=truth, purpose=StudyItem.Purpose.ATTENTION)
+            for name in files
+        )
+    return len(files)
+
+
+def remove_attention_item(item: StudyItem) -> None:
+    """Take an attention check out of a study; one already shown to somebody stays, with its judgments."""
+    with transaction.atomic():
+        item = StudyItem.objects.select_for_update().get(pk=item.pk, purpose=StudyItem.Purpose.ATTENTION)
+        if item.assignments.exists():
+            raise ServiceError(f"attention item #{item.pk} has been shown already; it stays with its judgments")
+        item.delete()
+
+
+def _manifest(pool: ImagePool) -> list[images.PoolImage]:
+    if pool.status != JobStatus.DONE:
+        raise ServiceError(f"{pool} is {pool.status}: only a finished pool can be shown")
+    try:
+        return images.read_manifest(pool)
+    except images.ImageError as exc:
+        raise ServiceError(str(exc)) from None
+
+
+def _check_encoding(study: Study, paths: list[Any]) -> None:
+    """Refuse images encoded unlike each other or unlike those the study has already."""
+    existing = StudyItem.objects.filter(study=study).select_related("pool").first()
+    if existing is not None:
+        paths = [images.image_path(existing.pool, existing.file), *paths]
+    try:
+        images.check_uniform(paths)
+    except images.ImageError as exc:
+        raise ServiceError(str(exc)) from None
+
+
+def open_study(study: Study, *, user: Any = None) -> Study:
+    """Open a draft (its items are drawn from its pools now) or reopen a closed study."""
+    with transaction.atomic():
+        study = _locked_study(study)
+        if study.status == Study.Status.OPEN:
+            raise ServiceError(f"study #{study.pk} is already open")
+        if study.status == Study.Status.DRAFT:
+            _check_settings(_effective(study, {}))
+            _build_items(study)
+            study.opened_at = timezone.now()
+        study.status = Study.Status.OPEN
+        study.closed_at = None
+        study.save(update_fields=["status", "opened_at", "closed_at"])
+    return study
+
+
+def close_study(study: Study, *, user: Any = None) -> Study:
+    """Stop taking annotators; those in the middle of their sequence may finish it."""
+    with transaction.atomic():
+        study = _locked_study(study)
+        if study.status != Study.Status.OPEN:
+            raise ServiceError(f"study #{study.pk} is {study.status}: only an open study can be closed")
+        study.status = Study.Status.CLOSED
+        study.closed_at = timezone.now()
+        study.save(update_fields=["status", "closed_at"])
+    return study
+
+
+def _build_items(study: Study) -> None:
+    """The study's test and qualification items, from its pools (top k% and subsets applied)."""
+    pools = list(study.study_pools.select_related("pool"))
+    real = [sp for sp in pools if sp.pool.kind == ImagePool.Kind.REAL]
+    generated = [sp for sp in pools if sp.pool.kind == ImagePool.Kind.GENERATED]
+    if not real or not generated:
+        raise ServiceError(f"study #{study.pk} needs a real pool and at least one generated pool")
+    rng = random.Random(study.seed)
+    attention = set(
+        StudyItem.objects.filter(study=study, purpose=StudyItem.Purpose.ATTENTION).values_list("pool_id", "file")
+    )
+    if len(attention) < study.attention_per_assignment:
+        raise ServiceError(
+            f"study #{study.pk} shows {study.attention_per_assignment} attention checks per assignment but has "
+            f"{len(attention)}: add them on the attention items page"
+        )
+    candidates: dict[int, list[images.PoolImage]] = {}
+    for sp in pools:
+        chosen = [image for image in _manifest(sp.pool) if (sp.pool_id, image.file) not in attention]
+        if sp.top_percent is not None:
+            if any(image.inception_kl is None for image in chosen):
+                raise ServiceError(f"{sp.pool}: its manifest has no per-image Inception Score; score the pool first")
+            chosen.sort(key=lambda image: -image.inception_kl)  # type: ignore[operator]
+            chosen = chosen[: max(1, round(len(chosen) * sp.top_percent / 100))]
+        if sp.max_items is not None and sp.max_items < len(chosen):
+            chosen = rng.sample(chosen, sp.max_items)
+        rng.shuffle(chosen)
+        candidates[sp.pool_id] = chosen
+    qualifying: dict[int, list[images.PoolImage]] = defaultdict(list)
+    if study.require_qualification:
+        n_real, n_generated = qualification.split(study.qualification_items)
+        for group, total in ((real, n_real), (generated, n_generated)):
+            for sp, count in zip(group, apportion(total, [sp.weight for sp in group]), strict=True):
+                qualifying[sp.pool_id] = candidates[sp.pool_id][:count]
+                candidates[sp.pool_id] = candidates[sp.pool_id][count:]
+    for sp, quota in _quotas(study, pools).items():
+        if len(candidates[sp.pool_id]) < quota:
+            raise ServiceError(
+                f"{sp.name}: {len(candidates[sp.pool_id])} images left for testing, but each assignment takes {quota}"
+            )
+    by_pool = {sp.pool_id: sp.pool for sp in pools}
+    rows = [
+        StudyItem(
+            study=study,
+            pool=by_pool[pool_id],
+            file=image.file,
+            truth_real=by_pool[pool_id].kind == ImagePool.Kind.REAL,
+            purpose=purpose,
+            inception_kl=image.inception_kl,
+        )
+        for purpose, groups in ((StudyItem.Purpose.TEST, candidates), (StudyItem.Purpose.QUALIFICATION, qualifying))
+        for pool_id, chosen in groups.items()
+        for image in chosen
+    ]
+    _check_encoding(study, [images.image_path(row.pool, row.file) for row in rows])
+    StudyItem.objects.bulk_create(rows, batch_size=2000)
+
+
+def _quotas(study: Study, pools: Sequence[StudyPool]) -> dict[StudyPool, int]:
+    """Test images per assignment from each pool: the real fraction, then each kind shared by weight."""
+    n_real = round(study.items_per_assignment * study.real_fraction)
+    quotas: dict[StudyPool, int] = {}
+    for kind, total in ((ImagePool.Kind.REAL, n_real), (ImagePool.Kind.GENERATED, study.items_per_assignment - n_real)):
+        group = [sp for sp in pools if sp.pool.kind == kind]
+        quotas.update(zip(group, apportion(total, [sp.weight for sp in group]), strict=True))
+    return quotas
+
+
+# --- Annotators -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Who arrives through an entry link, as the platform says."""
+
+    platform: str
+    worker_id: str
+    assignment_id: str = ""  # MTurk assignmentId, Prolific SESSION_ID
+    group: str = ""  # MTurk hitId, Prolific STUDY_ID
+    submit_to: str = ""  # MTurk turkSubmitTo
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an annotator learns from an answer: that it is stored, and the truth only with feedback."""
+
+    stage: str
+    feedback: bool
+    correct: bool | None = None
+    truth_real: bool | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """How an assignment ends: MTurk's form post, Prolific's redirect, or a code to show."""
+
+    kind: str  # "mturk", "prolific" or "code"
+    code: str
+    url: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+    disqualified: bool = False
+
+
+def start_assignment(study: Study, entry: Entry) -> Assignment:
+    """The annotator's assignment for this entry: the same one again when they come back (a reload, the same
+    MTurk assignment or Prolific session), or a new one with its sequence drawn."""
+    if entry.platform not in Annotator.Platform.values or not entry.worker_id:
+        raise Refused("This link is incomplete: open the study from the link you were given.", 400)
+    if entry.submit_to and entry.submit_to.rstrip("/") not in MTURK_SUBMIT_HOSTS:
+        raise Refused("This link's turkSubmitTo is not Mechanical Turk's.", 400)
+    with transaction.atomic():
+        study = _locked_study(study)
+        if not study.is_open:
+            raise Refused("This study is not taking part now.", 410)
+        annotator = Annotator.objects.filter(
+            study=study, platform=entry.platform, external_id=entry.worker_id
+        ).first() or _new_annotator(study, entry)
+        if entry.assignment_id:
+            existing = annotator.assignments.filter(external_id=entry.assignment_id).first()
+            if existing is not None:
+                return existing
+        live = annotator.assignments.filter(stage__in=LIVE_STAGES).first()
+        if live is not None and not entry.assignment_id:
+            return live
+        if annotator.qualification == Annotator.Qualification.FAILED:
+            raise Refused("You did not pass this study's qualification, so it has no more images for you.", 403)
+        submitted = annotator.assignments.filter(stage=Assignment.Stage.SUBMITTED).count()
+        if submitted >= study.max_assignments_per_annotator:
+            raise Refused("You have already taken part in this study: thank you.", 403)
+        if _study_full(study):
+            raise Refused("This study has all the judgments it needs: thank you.", 410)
+        now = timezone.now()
+        if live is not None:
+            # A new platform assignment while an older one is unfinished (a returned HIT): the older one's
+            # unanswered images go back to the others; its answers stay.
+            live.stage, live.finished_at = Assignment.Stage.ABANDONED, now
+            live.save(update_fields=["stage", "finished_at"])
+        assignment = Assignment.objects.create(
+            study=study,
+            annotator=annotator,
+            external_id=entry.assignment_id,
+            external_group=entry.group,
+            submit_to=entry.submit_to.rstrip("/"),
+            stage=Assignment.Stage.QUALIFICATION
+            if annotator.qualification == Annotator.Qualification.PENDING
+            else Assignment.Stage.TEST,
+            exposure_ms=get_protocol(study.protocol).first_exposure(),
+            active_at=now,
+        )
+        if assignment.stage == Assignment.Stage.QUALIFICATION:
+            _draw_qualification(study, assignment)
+        else:
+            _draw_test(study, assignment)
+    return assignment
+
+
+def _new_annotator(study: Study, entry: Entry) -> Annotator:
+    if study.feedback == Study.Feedback.RANDOMISED:
+        # Balanced randomisation: the smaller arm takes the newcomer, a coin decides between equal arms.
+        arms = dict(study.annotators.values_list("feedback").annotate(n=Count("id")))
+        with_feedback, without = arms.get(True, 0), arms.get(False, 0)
+        feedback = with_feedback < without if with_feedback != without else random.random() < 0.5
+    else:
+        feedback = study.feedback == Study.Feedback.EACH
+    return Annotator.objects.create(
+        study=study,
+        platform=entry.platform,
+        external_id=entry.worker_id,
+        feedback=feedback,
+        qualification=Annotator.Qualification.PENDING
+        if study.require_qualification
+        else Annotator.Qualification.NOT_REQUIRED,
+    )
+
+
+def _rng(study: Study, assignment: Assignment, phase: str) -> random.Random:
+    """The draw of one phase of one assignment: reproducible from the study's seed."""
+    return random.Random(f"{study.seed}:{assignment.pk}:{phase}")
+
+
+def _allocated() -> Count:
+    """Per test item: its judgments, plus the places reserved for it in sequences still being answered."""
+    cutoff = timezone.now() - timedelta(minutes=settings.ANNOTATION_RESERVATION_MINUTES)
+    return Count(
+        "assignments",
+        filter=Q(assignments__judgment__isnull=False)
+        | Q(assignments__assignment__stage=Assignment.Stage.TEST, assignments__assignment__active_at__gte=cutoff),
+    )
+
+
+def _test_items(study: Study) -> QuerySet[StudyItem]:
+    return StudyItem.objects.filter(study=study, purpose=StudyItem.Purpose.TEST)
+
+
+def _study_full(study: Study) -> bool:
+    return (
+        not _test_items(study).annotate(allocated=_allocated()).filter(allocated__lt=study.judgments_per_item).exists()
+    )
+
+
+def _draw_qualification(study: Study, assignment: Assignment) -> None:
+    items = list(
+        StudyItem.objects.filter(study=study, purpose=StudyItem.Purpose.QUALIFICATION).values_list("pk", flat=True)
+    )
+    _rng(study, assignment, AssignmentItem.Phase.QUALIFICATION).shuffle(items)
+    _append(assignment, [items], AssignmentItem.Phase.QUALIFICATION)
+
+
+def _draw_test(study: Study, assignment: Assignment) -> None:
+    """The test sequence: each pool's quota of the least-judged images this annotator has not seen, attention
+    checks mixed in, in balanced shuffled blocks."""
+    rng = _rng(study, assignment, AssignmentItem.Phase.TEST)
+    pools = list(study.study_pools.select_related("pool"))
+    seen = AssignmentItem.objects.filter(assignment__annotator_id=assignment.annotator_id).values("item_id")
+    by_pool: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    rows = _test_items(study).exclude(pk__in=seen).annotate(allocated=_allocated())
+    for pk, pool_id, allocated in rows.values_list("pk", "pool_id", "allocated"):
+        by_pool[pool_id].append((pk, allocated))
+    strata = []
+    for sp, quota in _quotas(study, pools).items():
+        if len(by_pool[sp.pool_id]) < quota:
+            raise Refused("This study has no more new images for you: thank you.", 410)
+        strata.append(least_allocated(by_pool[sp.pool_id], quota, rng))
+    attention = list(
+        StudyItem.objects.filter(study=study, purpose=StudyItem.Purpose.ATTENTION)
+        .exclude(pk__in=seen)
+        .values_list("pk", flat=True)
+    )
+    checks = rng.sample(attention, min(len(attention), study.attention_per_assignment))
+    _append(assignment, arrange(strata, study.block_size, checks, rng), AssignmentItem.Phase.TEST)
+
+
+def _append(assignment: Assignment, blocks: list[list[int]], phase: str) -> None:
+    start = assignment.sequence.count()
+    order = [(block, item) for block, items in enumerate(blocks) for item in items]
+    AssignmentItem.objects.bulk_create(
+        AssignmentItem(
+            assignment=assignment, item_id=item, position=start + trial, phase=phase, trial=trial, block=block
+        )
+        for trial, (block, item) in enumerate(order)
+    )
+
+
+def next_item(assignment: Assignment) -> AssignmentItem | None:
+    """The item the annotator is to judge now (the same one until it is answered), or None when there is none.
+    Serving it the first time fixes its exposure (the staircase's current value in a timed protocol)."""
+    if assignment.stage not in ANSWERING_STAGES:
+        return None
+    item = assignment.sequence.filter(judgment__isnull=True).order_by("position").first()
+    if item is not None and item.served_at is None:
+        timed = get_protocol(assignment.study.protocol).timed and item.phase == AssignmentItem.Phase.TEST
+        item.served_at = timezone.now()
+        item.exposure_ms = assignment.exposure_ms if timed else None
+        # First serve wins: a second tab serving at the same moment must not change the exposure.
+        if not AssignmentItem.objects.filter(pk=item.pk, served_at__isnull=True).update(
+            served_at=item.served_at, exposure_ms=item.exposure_ms
+        ):
+            item.refresh_from_db()
+    return item
+
+
+def record_judgment(assignment: Assignment, item_token: str, *, answer_real: bool, response_ms: int) -> Outcome:
+    """Store the annotator's answer to their current item, once. Refused: an item not in this assignment (404),
+    not the current one or already answered (409), an answer faster than the pace allows (429)."""
+    if not 0 <= response_ms <= MAX_RESPONSE_MS:
+        raise Refused("The response time is out of range.", 400)
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("study", "annotator")
+            .get(pk=assignment.pk)
+        )
+        item = assignment.sequence.filter(token=item_token).select_related("item").first()
+        if item is None:
+            raise Refused("This image is not part of your assignment.", 404)
+        if Judgment.objects.filter(assignment_item=item).exists():
+            raise Refused("This image has already been answered.", 409)
+        current = next_item(assignment) if item.served_at is not None else None
+        if current is None or current.pk != item.pk:
+            raise Refused("Answer the image on screen: this one is not it.", 409)
+        now = timezone.now()
+        pace = timedelta(milliseconds=settings.ANNOTATION_MIN_ANSWER_MS)
+        if now - assignment.active_at < pace:
+            raise Refused("Too fast: wait a moment before answering.", 429)
+        correct = answer_real == item.item.truth_real
+        feedback = assignment.annotator.feedback and item.phase == AssignmentItem.Phase.TEST
+        try:
+            with transaction.atomic():
+                Judgment.objects.create(
+                    assignment_item=item,
+                    answer_real=answer_real,
+                    correct=correct,
+                    response_ms=response_ms,
+                    feedback_shown=feedback,
+                )
+        except IntegrityError:
+            raise Refused("This image has already been answered.", 409) from None
+        _advance(assignment, item, correct, now)
+    if feedback:
+        return Outcome(stage=assignment.stage, feedback=True, correct=correct, truth_real=item.item.truth_real)
+    return Outcome(stage=assignment.stage, feedback=False)
+
+
+def _advance(assignment: Assignment, item: AssignmentItem, correct: bool, now: Any) -> None:
+    """After an answer: move the staircase, and end the phase when its last item is answered."""
+    if item.phase == AssignmentItem.Phase.TEST and item.item.purpose == StudyItem.Purpose.TEST:
+        # Attention checks are obvious: they would pull the staircase down without measuring anything.
+        assignment.exposure_ms = get_protocol(assignment.study.protocol).next_exposure(assignment.exposure_ms, correct)
+    assignment.active_at = now
+    remaining = assignment.sequence.filter(phase=item.phase, judgment__isnull=True).exists()
+    if not remaining and item.phase == AssignmentItem.Phase.QUALIFICATION:
+        _end_qualification(assignment, now)
+    elif not remaining:
+        assignment.stage = Assignment.Stage.COMPLETE
+    assignment.save(update_fields=["exposure_ms", "active_at", "stage", "finished_at"])
+
+
+def _end_qualification(assignment: Assignment, now: Any) -> None:
+    answers = list(
+        Judgment.objects.filter(
+            assignment_item__assignment=assignment, assignment_item__phase=AssignmentItem.Phase.QUALIFICATION
+        ).values_list("assignment_item__item__truth_real", "answer_real")
+    )
+    ok = qualification.passed(
+        [truth for truth, _ in answers], [answer for _, answer in answers], assignment.study.qualification_threshold
+    )
+    annotator = assignment.annotator
+    annotator.qualification = Annotator.Qualification.PASSED if ok else Annotator.Qualification.FAILED
+    annotator.save(update_fields=["qualification"])
+    if ok:
+        assignment.stage = Assignment.Stage.TEST
+        _draw_test(assignment.study, assignment)
+    else:
+        assignment.stage, assignment.finished_at = Assignment.Stage.DISQUALIFIED, now
+
+
+def finish_assignment(assignment: Assignment) -> Completion:
+    """Mark a fully answered assignment submitted (again: idempotent) and say how to end it on the platform.
+    A disqualified assignment ends the same way, so that the platform pays it by its rules."""
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("study", "annotator")
+            .get(pk=assignment.pk)
+        )
+        if assignment.stage == Assignment.Stage.COMPLETE:
+            assignment.stage, assignment.finished_at = Assignment.Stage.SUBMITTED, timezone.now()
+            assignment.save(update_fields=["stage", "finished_at"])
+        elif assignment.stage == Assignment.Stage.ABANDONED:
+            raise Refused("This assignment was replaced by a newer one of yours.", 409)
+        elif assignment.stage not in (Assignment.Stage.SUBMITTED, Assignment.Stage.DISQUALIFIED):
+            raise Refused("Answer every image first.", 409)
+    return completion(assignment)
+
+
+def completion(assignment: Assignment) -> Completion:
+    code = assignment.study.completion_code
+    disqualified = assignment.stage == Assignment.Stage.DISQUALIFIED
+    platform = assignment.annotator.platform
+    if platform == Annotator.Platform.MTURK and assignment.submit_to:
+        return Completion(
+            kind="mturk",
+            code=code,
+            url=f"{assignment.submit_to}/mturk/externalSubmit",
+            # MTurk wants at least one field besides assignmentId.
+            fields={"assignmentId": assignment.external_id, "completionCode": code},
+            disqualified=disqualified,
+        )
+    if platform == Annotator.Platform.PROLIFIC:
+        return Completion(
+            kind="prolific", code=code, url=f"{PROLIFIC_COMPLETION_URL}?cc={code}", disqualified=disqualified
+        )
+    return Completion(kind="code", code=code, disqualified=disqualified)

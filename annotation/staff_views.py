@@ -1,0 +1,60 @@
+"""The researchers' side (staff only): a study's results page, its CSV exports, and item images for admin."""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.safestring import mark_safe
+
+from annotation import images
+from annotation.export import csv_response, judgment_rows
+from annotation.models import Study, StudyItem
+from annotation.results import CURVE_BIN, study_results, summary_rows
+
+# Prolific replaces these placeholders in a study's URL with the participant's, study's and session's ids.
+PROLIFIC_QUERY = "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+
+
+def _exclude_flagged(request: HttpRequest) -> bool:
+    return request.GET.get("exclude") == "flagged"
+
+
+@staff_member_required
+def results(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    data = study_results(study, exclude_flagged=_exclude_flagged(request))
+    link = request.build_absolute_uri(study.entry_path)
+    context = {
+        "study": study,
+        "results": data,
+        "curve_last": CURVE_BIN - 1,
+        "link": link,
+        "prolific_link": link + PROLIFIC_QUERY,
+        # scatter_svg escapes every label it writes; the rest of the SVG is numbers.
+        "correlations": [(name, correlation, mark_safe(svg)) for name, correlation, svg in data.correlations],
+    }
+    return render(request, "annotation/results.html", context)
+
+
+@staff_member_required
+def export_judgments(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    return csv_response(judgment_rows([study.pk]), f"study-{study.pk}-judgments.csv")
+
+
+@staff_member_required
+def export_summary(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    data = study_results(study, exclude_flagged=_exclude_flagged(request))
+    return csv_response(summary_rows(data), f"study-{study.pk}-summary.csv")
+
+
+@staff_member_required
+def item_image(request: HttpRequest, pk: int) -> HttpResponse:
+    """An item's image for researchers (choosing attention checks), through the annotators' response."""
+    item = get_object_or_404(StudyItem.objects.select_related("pool"), pk=pk)
+    try:
+        return images.image_response(images.image_path(item.pool, item.file))
+    except (images.ImageError, OSError):
+        raise Http404("image not found") from None

@@ -1,0 +1,297 @@
+"""The annotator's side: entry links (MTurk, Prolific, invitations), the task page, its JSON API, and images.
+
+An annotator is whoever holds an assignment's token: it is in the task page's URL (MTurk shows the page in a
+cross-site iframe, where cookies may be blocked, so the URL must carry it), and every query of these views
+is filtered by it. The API takes no cookie-borne credential, so a forged cross-site post has nothing to ride
+on; posts are still refused when the browser says they come from another origin, and each address's posts
+are rate-limited.
+
+Nothing here tells real from generated before the answer is stored: the state names an image by its
+opaque token only, the same fields for every image, and the truth appears in an answer's response only for
+an annotator in the feedback arm, after the judgment is committed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db.models import Count, Max
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation import images, ratelimit, services
+from annotation.models import Annotator, Assignment, AssignmentItem, Study, secret_token
+from annotation.protocols import get_protocol
+
+MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
+MTURK_ORIGINS = " ".join(services.MTURK_SUBMIT_HOSTS)
+# The annotator's pages run only their own script and style, talk only to this site, may be framed by MTurk
+# alone, and post forms only here and to MTurk's externalSubmit.
+ANNOTATOR_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    f"form-action 'self' {MTURK_ORIGINS}; frame-ancestors 'self' {MTURK_ORIGINS}; base-uri 'none'; object-src 'none'"
+)
+PARAM_MAX = 128
+INVITEE_SESSION_KEY = "annotation_invitee"
+# The browser's timing of the HYPE-time presentation (protocols/hype_time.py).
+COUNTDOWN_MS = 500
+MASKS = 4
+MASK_MS = 30
+FEEDBACK_MS = 900
+
+
+def annotator_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Framable by MTurk only, never cached, under the annotator's content security policy."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = ANNOTATOR_CSP
+        return response
+
+    return xframe_options_exempt(never_cache(wrapped))
+
+
+def _from_this_site(request: HttpRequest) -> bool:
+    """False when the browser says the post comes from another site (its Origin header)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not sent by a browser page, so not a forged cross-site request
+    trusted = {urlsplit(url).netloc for url in settings.CSRF_TRUSTED_ORIGINS}
+    return urlsplit(origin).netloc in {request.get_host(), *trusted}
+
+
+def guarded_post(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The annotator's posts: same-origin and within the address's rate limit, or refused before any work."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST":
+            if not _from_this_site(request):
+                return _refusal(request, "This request came from another site.", 403)
+            if not ratelimit.allow(request):
+                response = _refusal(request, "Too many requests: wait a minute and try again.", 429)
+                response["Retry-After"] = str(ratelimit.WINDOW_SECONDS)
+                return response
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapped)
+
+
+def _refusal(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    if request.content_type == "application/json" or request.headers.get("Accept") == "application/json":
+        return JsonResponse({"error": message}, status=status)
+    return render(request, "annotation/message.html", {"message": message}, status=status)
+
+
+def _param(values: Any, name: str) -> str:
+    value = str(values.get(name, "")).strip()
+    if len(value) > PARAM_MAX:
+        raise services.Refused(f"{name} is too long.", 400)
+    return value
+
+
+def _entry(request: HttpRequest, values: Any) -> services.Entry | None:
+    """Who arrives, from the platform's parameters; None for an MTurk preview (the HIT not accepted yet)."""
+    if "assignmentId" in values:
+        if values["assignmentId"] == MTURK_PREVIEW:
+            return None
+        return services.Entry(
+            platform=Annotator.Platform.MTURK,
+            worker_id=_param(values, "workerId"),
+            assignment_id=_param(values, "assignmentId"),
+            group=_param(values, "hitId"),
+            submit_to=_param(values, "turkSubmitTo") or services.MTURK_SUBMIT_HOSTS[0],
+        )
+    if "PROLIFIC_PID" in values:
+        return services.Entry(
+            platform=Annotator.Platform.PROLIFIC,
+            worker_id=_param(values, "PROLIFIC_PID"),
+            assignment_id=_param(values, "SESSION_ID"),
+            group=_param(values, "STUDY_ID"),
+        )
+    return services.Entry(platform=Annotator.Platform.INVITE, worker_id=_invitee_id(request))
+
+
+def _platform_fields(values: Any) -> dict[str, str]:
+    names = ("assignmentId", "hitId", "workerId", "turkSubmitTo", "PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
+    return {name: str(values[name])[:PARAM_MAX] for name in names if name in values}
+
+
+def _returning(study: Study, entry: services.Entry) -> Assignment | None:
+    """The assignment this entry already has (a reload of the entry link), so that it resumes."""
+    if not entry.worker_id:
+        return None
+    mine = Assignment.objects.filter(
+        study=study, annotator__platform=entry.platform, annotator__external_id=entry.worker_id
+    )
+    if entry.assignment_id:
+        return mine.filter(external_id=entry.assignment_id).first()
+    return mine.filter(stage__in=services.LIVE_STAGES).first()
+
+
+@annotator_page
+@guarded_post
+@require_http_methods(["GET", "POST"])
+def entry(request: HttpRequest, public_id: str) -> HttpResponse:
+    """GET: the consent form and instructions (an MTurk preview: the instructions only). POST: consent given,
+    the assignment starts (or resumes), and the browser goes to the task page."""
+    study = get_object_or_404(Study.objects.exclude(status=Study.Status.DRAFT), public_id=public_id)
+    values = request.POST if request.method == "POST" else request.GET
+    try:
+        who = _entry(request, values)
+        returning = _returning(study, who) if who is not None else None
+        if returning is not None:
+            return redirect(returning)
+        if request.method == "POST" and who is not None:
+            if values.get("consent") != "yes":
+                raise services.Refused("Please tick the consent box to take part.", 400)
+            # 303: the browser follows with a GET, so a reload of the task page never posts the consent again.
+            response = redirect(services.start_assignment(study, who))
+            response.status_code = 303
+            return response
+    except services.Refused as refused:
+        return render(
+            request, "annotation/message.html", {"study": study, "message": str(refused)}, status=refused.status
+        )
+    context = {
+        "study": study,
+        "preview": who is None,
+        "open": study.is_open,
+        "fields": _platform_fields(values),
+        "timed": get_protocol(study.protocol).timed,
+    }
+    return render(request, "annotation/entry.html", context)
+
+
+def _invitee_id(request: HttpRequest) -> str:
+    """An invitation link's visitor, remembered by their session so that following the link again resumes."""
+    if request.method == "POST" and INVITEE_SESSION_KEY not in request.session:
+        request.session[INVITEE_SESSION_KEY] = secret_token()
+    return request.session.get(INVITEE_SESSION_KEY, "")
+
+
+def _assignment(token: str) -> Assignment:
+    return get_object_or_404(Assignment.objects.select_related("study", "annotator"), token=token)
+
+
+@annotator_page
+@require_GET
+def task(request: HttpRequest, token: str) -> HttpResponse:
+    assignment = _assignment(token)
+    study = assignment.study
+    config = {
+        "stateUrl": reverse("annotation:state", args=[token]),
+        "answerUrl": reverse("annotation:answer", args=[token]),
+        "finishUrl": reverse("annotation:finish", args=[token]),
+        "timed": get_protocol(study.protocol).timed,
+        "feedback": assignment.annotator.feedback,
+        "countdownMs": COUNTDOWN_MS,
+        "masks": MASKS,
+        "maskMs": MASK_MS,
+        "feedbackMs": FEEDBACK_MS,
+    }
+    return render(request, "annotation/task.html", {"study": study, "config": config})
+
+
+def state(assignment: Assignment) -> dict[str, Any]:
+    """What the task page needs now: the stage, progress, and the current image by its token (no more)."""
+    item = services.next_item(assignment)
+    phase = item.phase if item is not None else AssignmentItem.Phase.TEST
+    counts = assignment.sequence.filter(phase=phase).aggregate(
+        total=Count("pk"), done=Count("judgment"), blocks=Max("block")
+    )
+    return {
+        "stage": assignment.stage,
+        "phase": phase,
+        "done": counts["done"],
+        "total": counts["total"],
+        "answered": assignment.sequence.filter(judgment__isnull=False).count(),
+        "blocks": (counts["blocks"] or 0) + 1,
+        "item": None
+        if item is None
+        else {
+            "token": item.token,
+            "src": reverse("annotation:image", args=[item.token]),
+            "block": item.block,
+            "exposure_ms": item.exposure_ms,
+        },
+    }
+
+
+def _json(data: dict[str, Any], status: int = 200) -> JsonResponse:
+    response = JsonResponse(data, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@annotator_page
+@require_GET
+def api_state(request: HttpRequest, token: str) -> JsonResponse:
+    return _json(state(_assignment(token)))
+
+
+@annotator_page
+@guarded_post
+@require_POST
+def api_answer(request: HttpRequest, token: str) -> JsonResponse:
+    assignment = _assignment(token)
+    try:
+        body = json.loads(request.body)
+        answer, response_ms, item = body["answer"], body["response_ms"], body["item"]
+        if answer not in ("real", "generated") or not isinstance(response_ms, int) or not isinstance(item, str):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        return _json({"error": 'expected {"item": token, "answer": "real" or "generated", "response_ms": int}'}, 400)
+    try:
+        outcome = services.record_judgment(assignment, item, answer_real=answer == "real", response_ms=response_ms)
+    except services.Refused as refused:
+        response = _json({"error": str(refused)}, refused.status)
+        if refused.status == 429:
+            response["Retry-After"] = "1"
+        return response
+    assignment.refresh_from_db()  # the answer moved its stage and staircase
+    feedback = None
+    if outcome.feedback:
+        feedback = {"correct": outcome.correct, "truth": "real" if outcome.truth_real else "generated"}
+    return _json({"stored": True, "feedback": feedback, "state": state(assignment)})
+
+
+@annotator_page
+@guarded_post
+@require_POST
+def api_finish(request: HttpRequest, token: str) -> JsonResponse:
+    try:
+        done = services.finish_assignment(_assignment(token))
+    except services.Refused as refused:
+        return _json({"error": str(refused)}, refused.status)
+    return _json(
+        {
+            "kind": done.kind,
+            "code": done.code,
+            "url": done.url,
+            "fields": done.fields,
+            "disqualified": done.disqualified,
+        }
+    )
+
+
+@require_GET
+def image(request: HttpRequest, token: str) -> HttpResponse:
+    """An image by its opaque per-assignment token, with the same headers whatever the pool."""
+    item = get_object_or_404(AssignmentItem.objects.select_related("item__pool"), token=token, served_at__isnull=False)
+    try:
+        path = images.image_path(item.item.pool, item.item.file)
+        return images.image_response(path)
+    except (images.ImageError, OSError):
+        raise Http404("image not found") from None

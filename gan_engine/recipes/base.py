@@ -1,0 +1,74 @@
+"""What the training loop needs from a recipe.
+
+A recipe owns its networks, optimisers and any other state, runs one training step at a time and
+reports losses as tensors (the loop reads them only when it logs, so a GPU step never waits on a
+host sync). Everything it returns from ``state_dict`` is resumed exactly by ``load_state_dict``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan_engine.config import TrainConfig
+from gan_engine.errors import CheckpointError
+from gan_engine.models import Discriminator, Generator
+from gan_engine.training.data import TrainingData
+
+
+class Recipe:
+    generator: Generator
+    discriminator: Discriminator
+
+    def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device):
+        self.config = config
+        self.data = data
+        self.device = device
+
+    # --- the loop's interface -------------------------------------------------------------------
+    def initialize(self) -> None:
+        """One-time set-up of a new run (data-dependent initialisation)."""
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def evaluate(self) -> dict[str, float]:
+        """Metrics logged at evaluation steps; none by default."""
+        return {}
+
+    def stateful(self) -> dict[str, Any]:
+        """Named objects with ``state_dict``/``load_state_dict`` that a checkpoint must carry."""
+        raise NotImplementedError
+
+    # --- shared mechanics -----------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        """Constant, then linear decay to 0 from ``optim.lr_decay_start`` of the run (the paper's
+        CIFAR schedule, lr * min(3 - epoch / 400, 1) over 1200 epochs, is a start of 2/3)."""
+        o = self.config.optim
+        start = o.lr_decay_start * o.steps
+        if step < start:
+            return o.lr
+        return o.lr * max(0.0, (o.steps - step) / max(o.steps - start, 1e-9))
+
+    @staticmethod
+    def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: obj.state_dict() for name, obj in self.stateful().items()}
+
+    def load_state_dict(self, state: dict[str, Any], source: str) -> None:
+        objects = self.stateful()
+        if set(state) != set(objects):
+            raise CheckpointError(f"{source} holds {sorted(state)}, this recipe needs {sorted(objects)}")
+        for name, obj in objects.items():
+            try:
+                if isinstance(obj, nn.Module):
+                    obj.load_state_dict(state[name], strict=True)
+                else:
+                    obj.load_state_dict(state[name])
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise CheckpointError(f"{source}: {name} does not fit this config: {exc}") from None

@@ -1,0 +1,102 @@
+"""Factories and builders of the human studies' rows: pools on disk written by the engine's own pool writer,
+studies opened through the services."""
+
+from __future__ import annotations
+
+import zlib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import factory
+import numpy as np
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from factory.django import DjangoModelFactory
+
+from annotation import services
+from annotation.models import Assignment, Study
+from webapp.runs.models import ImagePool, JobStatus
+
+SIDE = 8
+
+
+@cache
+def pool_folder(kind: str, n: int, side: int = SIDE, tag: str = "") -> str:
+    """A pool written once per session by gan_engine.pools.write_pool (the one encoder of every pool), returned
+    relative to ARTIFACTS_DIR. Real images are smooth, generated ones noisy: any rule a test needs is in the pixels."""
+    import torch
+
+    from gan_engine.pools import write_pool
+
+    rng = np.random.default_rng(zlib.crc32(f"{kind}-{n}-{side}-{tag}".encode()))
+    if kind == "real":
+        ramp = np.linspace(0, 255, side, dtype=np.float64)
+        base = (ramp[None, :] + ramp[:, None]) / 2
+        pixels = np.stack([np.roll(base, i, axis=1) for i in range(n)]).astype(np.uint8)
+    else:
+        pixels = rng.integers(0, 256, size=(n, side, side), dtype=np.uint8)
+    relative = f"pools/test-{kind}-{n}-{side}{tag}"
+    images = torch.from_numpy(pixels[:, None])
+    extra = {"indices": list(range(n))} if kind == "real" else {"seeds": list(range(n))}
+    write_pool(images, Path(settings.ARTIFACTS_DIR) / relative, source={"test": True}, kind=kind, **extra)
+    return relative
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"annotation-user{n}")
+    password = factory.django.Password("pw-for-tests")
+    is_staff = False
+
+
+class StaffFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"annotation-researcher{n}")
+    is_staff = True
+    is_superuser = True
+
+
+class ImagePoolFactory(DjangoModelFactory):
+    class Meta:
+        model = ImagePool
+
+    class Params:
+        side = SIDE
+        tag = ""
+
+    kind = ImagePool.Kind.GENERATED
+    dataset = "digits"
+    size = 40
+    status = JobStatus.DONE
+    path = factory.LazyAttribute(lambda o: pool_folder(o.kind, o.size, o.side, o.tag))
+
+
+def open_study(
+    pools: list[ImagePool] | None = None, *, pool_options: dict[int, dict[str, Any]] | None = None, **values: Any
+) -> Study:
+    """An open study over ``pools`` (default: 40 real and 40 generated images), made through the services."""
+    pools = pools or [ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")]
+    values = {"name": "study", "items_per_assignment": 10, "judgments_per_item": 2, **values}
+    study = services.create_study(**values)
+    for pool in pools:
+        services.set_study_pool(study, pool, **(pool_options or {}).get(pool.pk, {}))
+    return services.open_study(study)
+
+
+def start(study: Study, worker: str = "w1", platform: str = "invite", **entry: str) -> Assignment:
+    return services.start_assignment(study, services.Entry(platform=platform, worker_id=worker, **entry))
+
+
+def answer_all(assignment: Assignment, rule: Any = lambda item: item.item.truth_real, limit: int | None = None) -> int:
+    """Answer the assignment's items in order with ``rule(assignment_item) -> answer_real``; returns how many."""
+    done = 0
+    while limit is None or done < limit:
+        item = services.next_item(Assignment.objects.get(pk=assignment.pk))
+        if item is None:
+            return done
+        services.record_judgment(assignment, item.token, answer_real=rule(item), response_ms=700 + done)
+        done += 1
+    return done

@@ -1,0 +1,162 @@
+"""Nothing but the pixels tells real from generated: opaque image URLs, identical encoding and headers, and no
+truth in the page, its script or the API before the answer is stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from annotation_factories import ImagePoolFactory, open_study, start
+from django.contrib.staticfiles import finders
+from django.urls import reverse
+
+from annotation import images, services
+from annotation.models import Assignment, AssignmentItem, Judgment, StudyItem
+
+pytestmark = pytest.mark.django_db
+# Headers whose values may differ between two images (the bytes differ, so their count does).
+PER_IMAGE = {"Content-Length"}
+
+
+def state(client: Any, assignment: Assignment) -> dict[str, Any]:
+    return client.get(reverse("annotation:state", args=[assignment.token])).json()
+
+
+def answer(client: Any, assignment: Assignment, token: str, value: str) -> dict[str, Any]:
+    body = json.dumps({"item": token, "answer": value, "response_ms": 900})
+    response = client.post(reverse("annotation:answer", args=[assignment.token]), body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def walk(client: Any, assignment: Assignment) -> list[tuple[dict[str, Any], AssignmentItem]]:
+    """Every state the page sees before each answer, with the item it stands for (looked up server-side)."""
+    seen = []
+    while (current := state(client, assignment))["item"]:
+        item = AssignmentItem.objects.select_related("item__pool").get(token=current["item"]["token"])
+        seen.append((current, item))
+        answer(client, assignment, current["item"]["token"], "real")
+    return seen
+
+
+def test_image_urls_are_opaque_and_per_assignment(client):
+    study = open_study(items_per_assignment=10, judgments_per_item=5)
+    one, two = start(study, "one"), start(study, "two")
+    for current, item in walk(client, one):
+        token, src = current["item"]["token"], current["item"]["src"]
+        assert src == f"/s/i/{token}" and len(token) >= 32
+        for revealing in (
+            item.item.file,
+            item.item.file.removesuffix(".png"),
+            str(item.item.pool.uid),
+            item.item.pool.path,
+        ):
+            assert revealing not in src
+    shared = set(one.sequence.values_list("item_id", flat=True)) & set(two.sequence.values_list("item_id", flat=True))
+    for item_id in shared:
+        tokens = AssignmentItem.objects.filter(item_id=item_id).values_list("token", flat=True)
+        assert len(set(tokens)) == len(tokens), "the same image must have a different URL in each assignment"
+
+
+def test_real_and_generated_images_are_served_alike(client):
+    study = open_study(items_per_assignment=10)
+    assignment = start(study)
+    responses = {}
+    for current, item in walk(client, assignment):
+        response = client.get(current["item"]["src"])
+        assert response.status_code == 200
+        responses.setdefault(item.item.truth_real, []).append((response, item))
+    assert set(responses) == {True, False}
+    header_sets = {
+        tuple(sorted((name, value) for name, value in response.headers.items() if name not in PER_IMAGE))
+        for group in responses.values()
+        for response, _ in group
+    }
+    assert len(header_sets) == 1, f"headers differ between images: {header_sets}"
+    headers = dict(next(iter(header_sets)))
+    assert headers["Content-Type"] == "image/png"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "private, no-store"
+    for leaky in ("Last-Modified", "ETag", "Content-Disposition", "Expires"):
+        assert leaky not in headers
+    layouts = set()
+    for group in responses.values():
+        for response, item in group:
+            assert response.content == images.image_path(item.item.pool, item.item.file).read_bytes()
+            path = Path(images.image_path(item.item.pool, item.item.file))
+            layouts.add(images.png_layout(path))
+    assert len(layouts) == 1, "real and generated images must share one encoding"
+    (layout,) = layouts
+    assert layout.chunks == ("IHDR", "IDAT", "IEND"), "no metadata chunk may say where an image comes from"
+
+
+def test_an_image_is_served_only_once_it_is_the_current_one(client):
+    assignment = start(open_study())
+    state(client, assignment)
+    future = assignment.sequence.get(position=3)
+    assert client.get(reverse("annotation:image", args=[future.token])).status_code == 404
+    assert client.get(reverse("annotation:image", args=["guess"])).status_code == 404
+
+
+def test_the_state_is_the_same_for_real_and_generated_images(client):
+    study = open_study(items_per_assignment=10)
+    assignment = start(study)
+    masked = {}
+    for current, item in walk(client, assignment):
+        text = json.dumps(current)
+        for revealing in (item.item.file, str(item.item.pool.uid), item.item.pool.path):
+            assert revealing not in text
+        shape = {**current, "done": None, "answered": None, "item": {**current["item"], "token": None, "src": None}}
+        masked.setdefault(item.item.truth_real, set()).add(json.dumps(shape, sort_keys=True))
+    assert masked[True] == masked[False] and len(masked[True]) == 1
+
+
+def test_the_page_and_its_script_hold_no_truth(client):
+    study = open_study(items_per_assignment=6)
+    assignment = start(study)
+    page = client.get(assignment.get_absolute_url()).content.decode()
+    script = Path(finders.find("annotation/task.js")).read_text()
+    for item in StudyItem.objects.filter(study=study).select_related("pool"):
+        for revealing in (item.file, str(item.pool.uid), item.pool.path):
+            assert revealing not in page and revealing not in script
+    for entry in assignment.sequence.all():
+        assert entry.token not in page, "images are named only by the API, one at a time"
+
+
+def test_without_feedback_answers_reveal_nothing(client):
+    study = open_study(items_per_assignment=6, feedback="none")
+    assignment = start(study)
+    responses = []
+    while (current := state(client, assignment))["item"]:
+        responses.append(answer(client, assignment, current["item"]["token"], "generated"))
+    assert all(r["feedback"] is None for r in responses)
+    assert {tuple(sorted(r)) for r in responses} == {("feedback", "state", "stored")}
+
+
+def test_with_feedback_the_truth_comes_after_the_judgment_is_stored(client):
+    study = open_study(items_per_assignment=6, feedback="each")
+    assignment = start(study)
+    while (current := state(client, assignment))["item"]:
+        token = current["item"]["token"]
+        result = answer(client, assignment, token, "real")
+        judgment = Judgment.objects.select_related("assignment_item__item").get(assignment_item__token=token)
+        truth = judgment.assignment_item.item.truth_real
+        assert result["feedback"] == {"correct": truth, "truth": "real" if truth else "generated"}
+        assert judgment.feedback_shown
+
+
+def test_attention_checks_look_like_any_other_item(client):
+    real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
+    obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
+    study = services.create_study(name="a", items_per_assignment=6, attention_per_assignment=2)
+    services.set_study_pool(study, real)
+    services.set_study_pool(study, fake)
+    services.add_attention_items(study, obvious, count=2)
+    services.open_study(study)
+    shapes = {}
+    for current, item in walk(client, start(study)):
+        shape = {**current, "done": None, "answered": None, "item": {**current["item"], "token": None, "src": None}}
+        shapes.setdefault(item.item.purpose, set()).add(json.dumps(shape, sort_keys=True))
+    assert shapes["attention"] == shapes["test"]

@@ -1,0 +1,164 @@
+"""The annotator's whole flow in a real browser, keyboard only: consent, instructions, practice, the trials, and
+the end, without feedback (on a phone), with feedback (from MTurk), and with HYPE-time's timed exposure."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import pytest
+from annotation_factories import open_study
+from django.utils import timezone
+
+from annotation.models import Assignment, Judgment
+from annotation.stats import START_MS, next_exposure
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+MTURK_HOST = "https://workersandbox.mturk.com"
+
+
+def wait_state(view: Any, state: str) -> None:
+    view.wait_for_function("s => document.body.dataset.state === s", arg=state)
+
+
+def consent(page: Any) -> None:
+    """Tick the consent box (focused on load) and start, with keys only."""
+    page.wait_for_function("() => document.activeElement && document.activeElement.name === 'consent'")
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+
+
+def practice(page: Any, view: Any, timed: bool = False) -> None:
+    """Through the instructions and the practice of the keys; ``view`` is the page or the frame of the task."""
+    wait_state(view, "intro")
+    page.keyboard.press("Space")
+    wait_state(view, "practice")
+    for key in ("f", "j") + (("f",) if timed else ()):
+        view.wait_for_function("() => !document.getElementById('answer-real').disabled")
+        page.keyboard.press(key)
+    wait_state(view, "pause")
+    page.keyboard.press("Space")
+
+
+def answer_trials(
+    page: Any,
+    view: Any,
+    n: int,
+    keys: str = "fj",
+    *,
+    start: int = 0,
+    on_ready: Any = None,
+    feedback: list | None = None,
+) -> None:
+    """Answer ``n`` trials with the keys in turn; trial i is answered once it is ready and the bar shows i done.
+    With ``feedback``, the feedback line shown after each answer is appended to it."""
+    for i in range(start, start + n):
+        view.wait_for_function(
+            "i => document.body.dataset.state === 'ready' && document.getElementById('progress').value === i", arg=i
+        )
+        if on_ready is not None:
+            on_ready()
+        page.keyboard.press(keys[i % len(keys)])
+        if feedback is not None:
+            wait_state(view, "feedback")
+            feedback.append(view.inner_text("#feedback"))
+
+
+def judgments(study: Any) -> list[Judgment]:
+    return list(
+        Judgment.objects.filter(assignment_item__assignment__study=study)
+        .select_related("assignment_item__item")
+        .order_by("assignment_item__position")
+    )
+
+
+def test_without_feedback_on_a_phone_with_a_reload_midway(live_server, phone):
+    study = open_study(items_per_assignment=6, feedback="none", instructions="Judge each image.")
+    page = phone
+    page.goto(live_server.url + study.entry_path)
+    assert "Judge each image." in page.inner_text("main")
+    consent(page)
+    practice(page, page)
+    for button in ("#answer-real", "#answer-generated"):
+        box = page.locator(button).bounding_box()
+        assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= 390, "a thumb-sized target"
+    answer_trials(page, page, 2)
+    page.wait_for_function("() => document.getElementById('progress').value === 2")
+    page.reload()  # resumes at the third image, without instructions or practice
+    answer_trials(page, page, 4, start=2)
+    wait_state(page, "finish")
+    page.wait_for_selector("#finish-code:not([hidden])")
+    assert page.inner_text("#finish-code") == study.completion_code
+    stored = judgments(study)
+    assert [j.assignment_item.position for j in stored] == list(range(6))
+    assert [j.answer_real for j in stored] == [True, False] * 3
+    assert all(not j.feedback_shown and j.response_ms > 0 for j in stored)
+    assert Assignment.objects.get().stage == "submitted"
+
+
+def test_with_feedback_from_mturk(live_server, desktop):
+    """An MTurk worker: feedback after each answer, and the end posts the assignment to turkSubmitTo.
+
+    (MTurk frames the page; that it may is tested on the headers in tests/annotation. Chromium will not frame a
+    local server in a public site's page, so the browser here opens the question URL itself.)"""
+    study = open_study(items_per_assignment=4, feedback="each")
+    params = {"assignmentId": "ASG-E2E", "hitId": "HIT-E2E", "workerId": "W-E2E", "turkSubmitTo": MTURK_HOST}
+    posted: list[dict[str, list[str]]] = []
+
+    def external_submit(route: Any) -> None:
+        # No query here: Playwright runs handlers in a greenlet of its own, which would open a connection of its own.
+        posted.append({**parse_qs(route.request.post_data or ""), "at": timezone.now()})
+        route.fulfill(status=200, content_type="text/html", body="<p>submitted</p>")
+
+    page = desktop
+    page.route(f"{MTURK_HOST}/mturk/externalSubmit", external_submit)
+    page.goto(f"{live_server.url}{study.entry_path}?{urlencode(params)}")
+    consent(page)
+    practice(page, page)
+    shown: list[str] = []
+    answer_trials(page, page, 4, keys="ff", feedback=shown)
+    page.wait_for_url(f"{MTURK_HOST}/mturk/externalSubmit")
+    assert posted and posted[0]["assignmentId"] == ["ASG-E2E"]
+    stored = judgments(study)
+    assert len(stored) == 4
+    assert max(j.created_at for j in stored) < posted[0]["at"], "the answers are stored before the post to MTurk"
+    assert Assignment.objects.get().finished_at < posted[0]["at"]
+    assert all(j.feedback_shown for j in stored)
+    assert len(shown) == 4
+    for text, judgment in zip(shown, stored, strict=True):
+        truth = "real" if judgment.assignment_item.item.truth_real else "generated"
+        assert text == f"{'Correct' if judgment.correct else 'Wrong'}: this image was {truth}."
+    assert Assignment.objects.get().stage == "submitted"
+
+
+def test_timed_exposure_with_countdown_masks_and_blocks(live_server, desktop):
+    study = open_study(protocol="hype_time", items_per_assignment=4, block_size=2, judgments_per_item=1)
+    page = desktop
+    page.goto(live_server.url + study.entry_path)
+    consent(page)
+    practice(page, page, timed=True)
+
+    def presented_and_gone() -> None:
+        # Once answers open, the image is gone and so are the masks: only the answer remains.
+        assert page.locator("#frame img").count() == 0
+        assert page.locator("#mask").is_hidden()
+
+    page.wait_for_selector("#countdown:not([hidden])")
+    assert page.inner_text("#countdown") in {"3", "2", "1"}
+    answer_trials(page, page, 2, keys="fj", on_ready=presented_and_gone)
+    wait_state(page, "pause")
+    assert "Block 1 of 2 done" in page.inner_text("#pause")
+    page.keyboard.press("Space")
+    answer_trials(page, page, 2, keys="jf", start=2, on_ready=presented_and_gone)
+    wait_state(page, "finish")
+    stored = judgments(study)
+    assert [j.assignment_item.block for j in stored] == [0, 0, 1, 1]
+    exposure, expected = START_MS, []
+    for judgment in stored:
+        expected.append(exposure)
+        exposure = next_exposure(exposure, judgment.correct)
+    assert [j.assignment_item.exposure_ms for j in stored] == expected
+    assert all(j.feedback_shown for j in stored)
+    # Response times run from the image's onset: at least its exposure and the four masks.
+    assert all(j.response_ms >= j.assignment_item.exposure_ms for j in stored)

@@ -1,0 +1,163 @@
+"""The researchers' dashboard (staff only): runs with progress bars, a live run page, and runs side by side.
+
+Pages refresh their parts with htmx polling; a fragment of a run that is no longer active answers with
+HTTP 286, htmx's signal to stop polling. Charts fetch their series as JSON and draw them with uPlot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+
+from webapp.runs import engine
+from webapp.runs.models import (
+    Ablation,
+    MetricKind,
+    MetricPoint,
+    RunStatus,
+    TrainingRun,
+    artifact_path,
+)
+
+STOP_POLLING = 286  # htmx: stop polling this element
+LOG_TAIL = 40
+MAX_POINTS = 2000  # per series sent to a chart; longer series are thinned evenly
+
+
+def _with_summary(runs: QuerySet[TrainingRun]) -> QuerySet[TrainingRun]:
+    """Runs annotated with their newest test error: one query for the whole table."""
+    newest = MetricPoint.objects.filter(run=OuterRef("pk"), name="test_error").order_by("-step").values("value")[:1]
+    return runs.annotate(test_error=Subquery(newest))
+
+
+@staff_member_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "runs/run_list.html", _table_context())
+
+
+@staff_member_required
+def run_table(request: HttpRequest) -> HttpResponse:
+    context = _table_context()
+    return render(request, "runs/_run_table.html", context, status=200 if context["any_active"] else STOP_POLLING)
+
+
+def _table_context() -> dict[str, Any]:
+    runs = list(_with_summary(TrainingRun.objects.select_related("ablation"))[:200])
+    return {"runs": runs, "any_active": any(run.is_active for run in runs)}
+
+
+@staff_member_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "runs/run_detail.html", _live_context(pk))
+
+
+@staff_member_required
+def run_live(request: HttpRequest, pk: int) -> HttpResponse:
+    context = _live_context(pk)
+    return render(request, "runs/_run_live.html", context, status=200 if context["run"].is_active else STOP_POLLING)
+
+
+def _live_context(pk: int) -> dict[str, Any]:
+    run = get_object_or_404(TrainingRun.objects.select_related("ablation", "source_run", "created_by"), pk=pk)
+    events = list(run.events.order_by("-id")[:LOG_TAIL])[::-1]
+    return {
+        "run": run,
+        "checkpoints": list(run.checkpoints.filter(pruned=False).order_by("-step")),
+        "pools": list(run.pools.prefetch_related("scores").order_by("-created_at")[:20]),
+        "events": events,
+    }
+
+
+@staff_member_required
+def run_metrics(request: HttpRequest, pk: int) -> JsonResponse:
+    run = get_object_or_404(TrainingRun, pk=pk)
+    return JsonResponse(
+        {"active": run.is_active, "step": run.step, "series": _series(MetricPoint.objects.filter(run=run))}
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    # A diverged loss is NaN or infinite: JSON has no such numbers, and a chart shows a gap.
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _series(points: QuerySet[MetricPoint]) -> dict[str, dict[str, Any]]:
+    grouped: dict[str, dict[str, Any]] = {}
+    rows = points.order_by("name", "step").values_list("name", "kind", "step", "value", "std")
+    for name, kind, step, value, std in rows:
+        series = grouped.setdefault(name, {"kind": kind, "steps": [], "values": [], "std": []})
+        series["steps"].append(step)
+        series["values"].append(_finite(value))
+        series["std"].append(_finite(std))
+    for series in grouped.values():
+        n = len(series["steps"])
+        if n > MAX_POINTS:
+            keep = sorted({round(i * (n - 1) / (MAX_POINTS - 1)) for i in range(MAX_POINTS)})
+            for key in ("steps", "values", "std"):
+                series[key] = [series[key][i] for i in keep]
+    return grouped
+
+
+@staff_member_required
+def run_sample(request: HttpRequest, pk: int) -> FileResponse:
+    run = get_object_or_404(TrainingRun, pk=pk)
+    if not run.sample_grid:
+        raise Http404("no sample grid yet")
+    path = artifact_path(run.sample_grid).resolve()
+    if not path.is_relative_to(settings.ARTIFACTS_DIR) or not path.is_file():
+        raise Http404("sample grid not found")
+    response = FileResponse(path.open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"  # the URL carries the step: a new grid is a new URL
+    return response
+
+
+@staff_member_required
+def compare(request: HttpRequest) -> HttpResponse:
+    ids = [int(part) for value in request.GET.getlist("runs") for part in value.split(",") if part.strip().isdigit()]
+    runs = list(_with_summary(TrainingRun.objects.filter(pk__in=ids)).order_by("pk"))
+    return render(request, "runs/compare.html", _compare_context(runs, title="Runs side by side", ablation=None))
+
+
+@staff_member_required
+def ablation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    ablation = get_object_or_404(Ablation.objects.select_related("base_run"), pk=pk)
+    order = {name: i for i, name in enumerate(engine.ablation_variants())}
+    runs = sorted(_with_summary(ablation.runs.all()), key=lambda run: order.get(run.ablation_variant, len(order)))
+    return render(request, "runs/compare.html", _compare_context(runs, title=ablation.name, ablation=ablation))
+
+
+def _compare_context(runs: list[TrainingRun], *, title: str, ablation: Ablation | None) -> dict[str, Any]:
+    """The paper's table: one row per run with its newest evaluation and scores, and test-error curves."""
+    points = MetricPoint.objects.filter(run__in=runs, kind__in=[MetricKind.EVAL, MetricKind.SCORE])
+    newest: dict[int, dict[str, MetricPoint]] = defaultdict(dict)
+    curves: dict[str, dict[str, list[Any]]] = {}
+    for point in points.order_by("run_id", "name", "step"):
+        newest[point.run_id][point.name] = point
+        if point.name == "test_error":
+            curve = curves.setdefault(str(point.run_id), {"steps": [], "values": []})
+            curve["steps"].append(point.step)
+            curve["values"].append(_finite(point.value))
+    columns = sorted({name for by_name in newest.values() for name in by_name if name != "test_error"})
+    rows = [
+        {
+            "run": run,
+            "scores": [newest[run.pk].get(name) for name in columns],
+            "label": run.ablation_variant or run.name,
+        }
+        for run in runs
+    ]
+    return {
+        "title": title,
+        "ablation": ablation,
+        "rows": rows,
+        "columns": columns,
+        "curves": {"labels": {str(run.pk): run.ablation_variant or run.name for run in runs}, "series": curves},
+        "any_active": any(run.status in (RunStatus.QUEUED, RunStatus.RUNNING) for run in runs),
+    }

@@ -1,0 +1,17 @@
+"""URLs: the admin, and the researchers' dashboard under /runs/ (the site's front page)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "Visual Turing Lab"
+admin.site.site_title = "Visual Turing Lab"
+admin.site.site_url = "/runs/"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="runs:list", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("runs/", include("webapp.runs.urls")),
+    # Human studies: annotators' links under /s/, researchers' results under /studies/.
+    path("", include("annotation.urls")),
+]
