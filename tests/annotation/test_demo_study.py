@@ -20,7 +20,7 @@ from django.db import connection
 
 from annotation.models import Study, StudyItem
 from webapp.runs import engine
-from webapp.runs.management.commands.demo_web import DEMO_NAME
+from webapp.runs.demo import DEMO_NAME
 from webapp.runs.models import Checkpoint, ImagePool, RunStatus, TrainingRun
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,0 +1,110 @@
+"""``manage.py demo``: the README's first command, the whole lab on embedded defaults.
+
+Migrates the database (SQLite unless DATABASE_URL says otherwise), creates an admin account and prints its
+credentials, starts a real Celery worker (tasks travel through the file broker unless REDIS_URL is set),
+trains the engine's small demo run on Fashion-MNIST on the CPU, opens a study mixing its samples with real
+images, prints the annotator's link and the results page, and serves the site until Ctrl-C. The worker stops
+with the command. Running it again reuses the account (new password), the run and the open study.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotation.management.commands.demo_study import add_study_arguments, ensure_study
+from webapp.runs import demo, services
+from webapp.runs.management.commands.demo_web import account_lines
+from webapp.runs.models import RunStatus, TrainingRun
+
+POLL_SECONDS = 2.0
+# Queues the demo's worker consumes: training (gpu, here on the CPU) and pools (cpu).
+WORKER = ["-m", "celery", "-A", "webapp", "worker", "-n", "demo@%h", "-Q", "gpu,cpu", "--concurrency", "2",
+          "--prefetch-multiplier", "1", "--beat", "--loglevel", "INFO"]  # fmt: skip
+
+
+class Command(BaseCommand):
+    help = "The whole demo: an admin account, a worker, a small run trained on the CPU, an open study, the site."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--password", help="the admin's password (default: a new random one, printed)")
+        parser.add_argument("--steps", type=int, help="training steps of the demo run (default: the engine demo's)")
+        parser.add_argument("--no-serve", action="store_true", help="stop once the study is open (no web server)")
+        add_study_arguments(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        account = demo.ensure_admin(password=options["password"])
+        try:
+            run, queued = demo.queue_demo_run(account.user, steps=options["steps"])
+        except services.ServiceError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write("\n".join(account_lines(account)))
+        self.stdout.write(f"demo run #{run.pk} {'queued' if queued else f'found ({run.status})'}")
+        log = settings.DATA_DIR / "demo-worker.log"
+        worker = _start_worker(log)
+        self.stdout.write(f"worker started (pid {worker.pid}, log {log})")
+        try:
+            self._wait_for(run, worker, log)
+            ensure_study(self, options)
+            host = options["host"]
+            self.stdout.write(f"dashboard: http://{host}/runs/{run.pk}/  (admin: http://{host}/admin/)")
+            if not options["no_serve"]:
+                self.stdout.write("serving the site; Ctrl-C stops it and the worker")
+                call_command("runserver", host, use_reloader=False)
+        finally:
+            _stop(worker)
+
+    def _wait_for(self, run: TrainingRun, worker: subprocess.Popen[bytes], log: Path) -> None:
+        """Until the demo run is done, a line whenever it moves; an error if it fails or the worker dies."""
+        shown = None
+        while True:
+            run.refresh_from_db()
+            if run.status == RunStatus.DONE:
+                self.stdout.write(f"demo run #{run.pk} done: {run.step} steps{_error(run)}")
+                return
+            if run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+                raise CommandError(f"demo run #{run.pk} {run.status}: {run.error or 'see the dashboard'}")
+            if worker.poll() is not None:
+                raise CommandError(f"the worker exited ({worker.returncode}); its log {log} ends:\n{_tail(log)}")
+            if (run.status, run.step) != shown:
+                shown = (run.status, run.step)
+                self.stdout.write(f"demo run #{run.pk} {run.status}: step {run.step}/{run.total_steps}{_error(run)}")
+            time.sleep(POLL_SECONDS)
+
+
+def _error(run: TrainingRun) -> str:
+    point = run.metric_points.filter(name="test_error").order_by("-step").first()
+    return "" if point is None else f", test error {100 * point.value:.1f}% at step {point.step}"
+
+
+def _start_worker(log: Path) -> subprocess.Popen[bytes]:
+    # Its own session, so that stopping it reaches its pool children and beat, and Ctrl-C reaches only us.
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, *WORKER], cwd=settings.BASE_DIR, stdout=out, stderr=out, start_new_session=True
+        )
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is not None:
+        return
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,54 @@
+"""The research half of the README's demo: an admin account and the engine's small demo run, queued.
+
+Shared by ``manage.py demo_web`` (this half alone) and ``manage.py demo`` (the whole demo, worker and server
+included). Running it again reuses the account (with a new password) and the run.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from webapp.runs import engine, services
+from webapp.runs.models import RunStatus, TrainingRun
+
+DEMO_NAME = "demo: Fashion-MNIST, 100 labels"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    user: Any
+    password: str
+    created: bool
+
+
+def ensure_admin(username: str = "admin", password: str | None = None) -> DemoAccount:
+    """A superuser with a password that is printed once: a demo has no other way to hand it over."""
+    password = password or secrets.token_urlsafe(12)
+    user, created = get_user_model().objects.get_or_create(username=username)
+    user.is_staff = user.is_superuser = True
+    user.set_password(password)
+    user.save()
+    return DemoAccount(user, password, created)
+
+
+def queue_demo_run(user: Any, *, steps: int | None = None, again: bool = False) -> tuple[TrainingRun, bool]:
+    """The demo run (queued now, or the one a previous demo left unless ``again``) and whether it is new.
+
+    Raises ``services.ServiceError`` for a config the engine refuses (``steps`` out of range)."""
+    overrides = engine.demo_overrides()
+    # A fresh machine's demo: the CPU, even where a GPU would be found.
+    overrides.setdefault("run", {})["device"] = "cpu"
+    if steps is not None:
+        overrides.setdefault("optim", {})["steps"] = steps
+    try:
+        config = engine.build_config("improved_gan_ssl", overrides)
+    except engine.ConfigError as exc:
+        raise services.ServiceError(str(exc)) from None
+    run = TrainingRun.objects.filter(name=DEMO_NAME).exclude(status=RunStatus.FAILED).first()
+    if run is not None and not again:
+        return run, False
+    return services.create_run(config, name=DEMO_NAME, user=user, notes="queued by the demo"), True
