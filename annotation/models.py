@@ -17,6 +17,9 @@ from django.urls import reverse
 
 from webapp.runs.models import ImagePool
 
+# What public ids and tokens are made of (secrets.token_urlsafe's alphabet), and no longer than their fields.
+TOKEN_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+
 
 def public_id() -> str:
     return secrets.token_urlsafe(12)

@@ -1,4 +1,5 @@
-"""A fixed-window counter of the annotators' posts per client address, in Django's cache (Redis when set).
+"""A fixed-window counter of the annotators' posts per client address: in Redis when REDIS_URL is set, shared by
+every web process, otherwise in Django's per-process cache.
 
 Each assignment is also paced on its own row (ANNOTATION_MIN_ANSWER_MS, in services.record_judgment); this
 counter bounds what one address can do across assignments, such as opening thousands of them.
@@ -6,8 +7,10 @@ counter bounds what one address can do across assignments, such as opening thous
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -15,6 +18,8 @@ from django.http import HttpRequest
 
 log = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
+# A Redis that hangs must not hold annotators' posts for long: past this the post goes through unlimited.
+REDIS_TIMEOUT_S = 1.0
 
 
 def client_address(request: HttpRequest) -> str:
@@ -31,9 +36,31 @@ def allow(request: HttpRequest) -> bool:
     """Count this post against its address's window; False once the window holds more than the limit."""
     key = f"annotation:posts:{client_address(request)}:{int(time.time() // WINDOW_SECONDS)}"
     try:
-        cache.add(key, 0, timeout=2 * WINDOW_SECONDS)
-        return cache.incr(key) <= settings.ANNOTATION_RATE_LIMIT
+        return _count(key) <= settings.ANNOTATION_RATE_LIMIT
     except Exception as exc:  # the cache's own errors differ by backend (redis, memcached)
         # A study in progress matters more than the limit: the per-assignment pacing still holds.
         log.warning("rate limit not applied, the cache failed: %s", exc)
         return True
+
+
+def _count(key: str) -> int:
+    client = _redis()
+    if client is None:
+        cache.add(key, 0, timeout=2 * WINDOW_SECONDS)
+        return cache.incr(key)
+    # One round trip a post on a client kept for the process (Django's cache takes three, and a new client each).
+    count = client.incr(key)
+    if count == 1:
+        client.expire(key, 2 * WINDOW_SECONDS)
+    return count
+
+
+@functools.cache
+def _redis() -> Any:
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+    )

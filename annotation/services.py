@@ -22,7 +22,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BigIntegerField, Case, Count, ExpressionWrapper, F, Q, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from annotation import images
@@ -36,7 +37,7 @@ from annotation.models import (
     StudyPool,
 )
 from annotation.protocols import get_protocol, qualification
-from annotation.protocols.sequence import apportion, arrange, least_allocated
+from annotation.protocols.sequence import apportion, arrange
 from webapp.runs.models import ImagePool, JobStatus
 
 LIVE_STAGES = (Assignment.Stage.QUALIFICATION, Assignment.Stage.TEST, Assignment.Stage.COMPLETE)
@@ -65,6 +66,7 @@ MAX_RESPONSE_MS = 3_600_000
 # turkSubmitTo is a query parameter anyone can forge: the end of a HIT posts only to MTurk itself.
 MTURK_SUBMIT_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
 PROLIFIC_COMPLETION_URL = "https://app.prolific.com/submissions/complete"
+TIE_PRIME = 2_147_483_647  # 2**31 - 1: ids reduced modulo it, times a factor below it, stay within 64 bits
 
 
 class ServiceError(Exception):
@@ -499,16 +501,31 @@ def _draw_test(study: Study, assignment: Assignment) -> None:
     checks mixed in, in balanced shuffled blocks."""
     rng = _rng(study, assignment, AssignmentItem.Phase.TEST)
     pools = list(study.study_pools.select_related("pool"))
+    quotas = _quotas(study, pools)
     seen = AssignmentItem.objects.filter(assignment__annotator_id=assignment.annotator_id).values("item_id")
-    by_pool: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    rows = _test_items(study).exclude(pk__in=seen).annotate(allocated=_allocated())
-    for pk, pool_id, allocated in rows.values_list("pk", "pool_id", "allocated"):
-        by_pool[pool_id].append((pk, allocated))
+    # The database ranks each pool's images by allocation and sends only the quota, so that a start costs the
+    # same few rows of Python however large the study. Ties go by an affine permutation of the ids modulo a
+    # prime, its factors drawn from the draw's seed: random and reproducible, and integers sort fast.
+    factor, shift = rng.randrange(1, TIE_PRIME), rng.randrange(TIE_PRIME)
+    tie = ExpressionWrapper((F("pk") % TIE_PRIME * factor + shift) % TIE_PRIME, output_field=BigIntegerField())
+    rank = Window(RowNumber(), partition_by=F("pool_id"), order_by=[F("allocated").asc(), tie.asc(), F("pk").asc()])
+    quota = Case(*(When(pool_id=sp.pool_id, then=Value(n)) for sp, n in quotas.items()), default=Value(0))
+    rows = (
+        _test_items(study)
+        .exclude(pk__in=seen)
+        .annotate(allocated=_allocated(), rank=rank, quota=quota)
+        .filter(rank__lte=F("quota"))
+        .order_by()
+        .values_list("pool_id", "pk")
+    )
+    by_pool: dict[int, list[int]] = defaultdict(list)
+    for pool_id, pk in sorted(rows):
+        by_pool[pool_id].append(pk)
     strata = []
-    for sp, quota in _quotas(study, pools).items():
-        if len(by_pool[sp.pool_id]) < quota:
+    for sp, n in quotas.items():
+        if len(by_pool[sp.pool_id]) < n:
             raise Refused("This study has no more new images for you: thank you.", 410)
-        strata.append(least_allocated(by_pool[sp.pool_id], quota, rng))
+        strata.append(by_pool[sp.pool_id])
     attention = list(
         StudyItem.objects.filter(study=study, purpose=StudyItem.Purpose.ATTENTION)
         .exclude(pk__in=seen)
@@ -549,53 +566,69 @@ def next_item(assignment: Assignment) -> AssignmentItem | None:
 
 def record_judgment(assignment: Assignment, item_token: str, *, answer_real: bool, response_ms: int) -> Outcome:
     """Store the annotator's answer to their current item, once. Refused: an item not in this assignment (404),
-    not the current one or already answered (409), an answer faster than the pace allows (429)."""
+    not the current one or already answered (409), an answer faster than the pace allows (429). The caller's
+    ``assignment`` is brought up to date with what the answer moved (stage, staircase, last activity)."""
     if not 0 <= response_ms <= MAX_RESPONSE_MS:
         raise Refused("The response time is out of range.", 400)
     with transaction.atomic():
-        assignment = (
+        locked = (
             Assignment.objects.select_for_update(of=("self",))
             .select_related("study", "annotator")
             .get(pk=assignment.pk)
         )
-        item = assignment.sequence.filter(token=item_token).select_related("item").first()
-        if item is None:
-            raise Refused("This image is not part of your assignment.", 404)
-        if Judgment.objects.filter(assignment_item=item).exists():
-            raise Refused("This image has already been answered.", 409)
-        current = next_item(assignment) if item.served_at is not None else None
-        if current is None or current.pk != item.pk:
-            raise Refused("Answer the image on screen: this one is not it.", 409)
+        item, following = _answerable(locked, item_token)
         now = timezone.now()
         pace = timedelta(milliseconds=settings.ANNOTATION_MIN_ANSWER_MS)
-        if now - assignment.active_at < pace:
+        if now - locked.active_at < pace:
             raise Refused("Too fast: wait a moment before answering.", 429)
         correct = answer_real == item.item.truth_real
-        feedback = assignment.annotator.feedback and item.phase == AssignmentItem.Phase.TEST
+        feedback = locked.annotator.feedback and item.phase == AssignmentItem.Phase.TEST
         try:
-            with transaction.atomic():
-                Judgment.objects.create(
-                    assignment_item=item,
-                    answer_real=answer_real,
-                    correct=correct,
-                    response_ms=response_ms,
-                    feedback_shown=feedback,
-                )
+            Judgment.objects.create(
+                assignment_item=item,
+                answer_real=answer_real,
+                correct=correct,
+                response_ms=response_ms,
+                feedback_shown=feedback,
+            )
         except IntegrityError:
+            # Leaving the block rolls the whole answer back: no savepoint is needed for a refusal.
             raise Refused("This image has already been answered.", 409) from None
-        _advance(assignment, item, correct, now)
+        _advance(locked, item, following, correct, now)
+    for name in ("stage", "exposure_ms", "active_at", "finished_at"):
+        setattr(assignment, name, getattr(locked, name))
     if feedback:
-        return Outcome(stage=assignment.stage, feedback=True, correct=correct, truth_real=item.item.truth_real)
-    return Outcome(stage=assignment.stage, feedback=False)
+        return Outcome(stage=locked.stage, feedback=True, correct=correct, truth_real=item.item.truth_real)
+    return Outcome(stage=locked.stage, feedback=False)
 
 
-def _advance(assignment: Assignment, item: AssignmentItem, correct: bool, now: Any) -> None:
-    """After an answer: move the staircase, and end the phase when its last item is answered."""
+def _answerable(assignment: Assignment, item_token: str) -> tuple[AssignmentItem, AssignmentItem | None]:
+    """The item the token names, which must be the one on screen, and the item after it (None at the end).
+    The usual answer costs one query: the token is the first unanswered item's, already served."""
+    ahead = []
+    if assignment.stage in ANSWERING_STAGES:
+        unanswered = assignment.sequence.filter(judgment__isnull=True).order_by("position").select_related("item")
+        ahead = list(unanswered[:2])
+    if ahead and ahead[0].token == item_token and ahead[0].served_at is not None:
+        return ahead[0], ahead[1] if len(ahead) > 1 else None
+    item = assignment.sequence.filter(token=item_token).first()
+    if item is None:
+        raise Refused("This image is not part of your assignment.", 404)
+    if Judgment.objects.filter(assignment_item=item).exists():
+        raise Refused("This image has already been answered.", 409)
+    raise Refused("Answer the image on screen: this one is not it.", 409)
+
+
+def _advance(
+    assignment: Assignment, item: AssignmentItem, following: AssignmentItem | None, correct: bool, now: Any
+) -> None:
+    """After an answer: move the staircase, and end the phase when its last item is answered. Items are answered
+    in order and a sequence's phases follow each other, so the phase ends unless the next item is of it."""
     if item.phase == AssignmentItem.Phase.TEST and item.item.purpose == StudyItem.Purpose.TEST:
         # Attention checks are obvious: they would pull the staircase down without measuring anything.
         assignment.exposure_ms = get_protocol(assignment.study.protocol).next_exposure(assignment.exposure_ms, correct)
     assignment.active_at = now
-    remaining = assignment.sequence.filter(phase=item.phase, judgment__isnull=True).exists()
+    remaining = following is not None and following.phase == item.phase
     if not remaining and item.phase == AssignmentItem.Phase.QUALIFICATION:
         _end_qualification(assignment, now)
     elif not remaining:

@@ -14,23 +14,26 @@ an annotator in the feedback arm, after the judgment is committed.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Count, Max
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import Count, Max, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation import images, ratelimit, services
-from annotation.models import Annotator, Assignment, AssignmentItem, Study, secret_token
+from annotation.models import TOKEN_PATTERN, Annotator, Assignment, AssignmentItem, Study, secret_token
 from annotation.protocols import get_protocol
 
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -42,6 +45,7 @@ ANNOTATOR_CSP = (
     f"form-action 'self' {MTURK_ORIGINS}; frame-ancestors 'self' {MTURK_ORIGINS}; base-uri 'none'; object-src 'none'"
 )
 PARAM_MAX = 128
+ITEM_TOKEN = re.compile(TOKEN_PATTERN)
 INVITEE_SESSION_KEY = "annotation_invitee"
 # The browser's timing of the HYPE-time presentation (protocols/hype_time.py).
 COUNTDOWN_MS = 500
@@ -98,6 +102,9 @@ def _param(values: Any, name: str) -> str:
     value = str(values.get(name, "")).strip()
     if len(value) > PARAM_MAX:
         raise services.Refused(f"{name} is too long.", 400)
+    # No platform sends control characters, and the database could not store a NUL.
+    if any(unicodedata.category(character) == "Cc" for character in value):
+        raise services.Refused(f"{name} holds characters a link cannot have.", 400)
     return value
 
 
@@ -208,15 +215,19 @@ def state(assignment: Assignment) -> dict[str, Any]:
     """What the task page needs now: the stage, progress, and the current image by its token (no more)."""
     item = services.next_item(assignment)
     phase = item.phase if item is not None else AssignmentItem.Phase.TEST
-    counts = assignment.sequence.filter(phase=phase).aggregate(
-        total=Count("pk"), done=Count("judgment"), blocks=Max("block")
+    in_phase = Q(phase=phase)
+    counts = assignment.sequence.aggregate(
+        total=Count("pk", filter=in_phase),
+        done=Count("judgment", filter=in_phase),
+        blocks=Max("block", filter=in_phase),
+        answered=Count("judgment"),
     )
     return {
         "stage": assignment.stage,
         "phase": phase,
         "done": counts["done"],
         "total": counts["total"],
-        "answered": assignment.sequence.filter(judgment__isnull=False).count(),
+        "answered": counts["answered"],
         "blocks": (counts["blocks"] or 0) + 1,
         "item": None
         if item is None
@@ -235,23 +246,48 @@ def _json(data: dict[str, Any], status: int = 200) -> JsonResponse:
     return response
 
 
+def json_api(method: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """The task page's API: one method, and its refusals in JSON too (a wrong method, an unknown token)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method != method:
+                response = _json({"error": f"This address takes {method} only."}, 405)
+                response["Allow"] = method
+                return response
+            try:
+                return view(request, *args, **kwargs)
+            except Http404:
+                return _json({"error": "This link is not valid: open the study from the link you were given."}, 404)
+
+        return wrapped
+
+    return decorate
+
+
 @annotator_page
-@require_GET
+@json_api("GET")
 def api_state(request: HttpRequest, token: str) -> JsonResponse:
     return _json(state(_assignment(token)))
 
 
 @annotator_page
 @guarded_post
-@require_POST
+@json_api("POST")
 def api_answer(request: HttpRequest, token: str) -> JsonResponse:
     assignment = _assignment(token)
+    if request.content_type != "application/json":
+        return _json({"error": "Send the answer as application/json."}, 415)
     try:
         body = json.loads(request.body)
         answer, response_ms, item = body["answer"], body["response_ms"], body["item"]
-        if answer not in ("real", "generated") or not isinstance(response_ms, int) or not isinstance(item, str):
+        # type(), not isinstance: JSON's true and false are ints to Python.
+        if answer not in ("real", "generated") or type(response_ms) is not int or not isinstance(item, str):
             raise ValueError
-    except (ValueError, KeyError, TypeError):
+        if not ITEM_TOKEN.fullmatch(item):
+            raise ValueError
+    except (ValueError, KeyError, TypeError, RecursionError, RequestDataTooBig):
         return _json({"error": 'expected {"item": token, "answer": "real" or "generated", "response_ms": int}'}, 400)
     try:
         outcome = services.record_judgment(assignment, item, answer_real=answer == "real", response_ms=response_ms)
@@ -260,7 +296,6 @@ def api_answer(request: HttpRequest, token: str) -> JsonResponse:
         if refused.status == 429:
             response["Retry-After"] = "1"
         return response
-    assignment.refresh_from_db()  # the answer moved its stage and staircase
     feedback = None
     if outcome.feedback:
         feedback = {"correct": outcome.correct, "truth": "real" if outcome.truth_real else "generated"}
@@ -269,7 +304,7 @@ def api_answer(request: HttpRequest, token: str) -> JsonResponse:
 
 @annotator_page
 @guarded_post
-@require_POST
+@json_api("POST")
 def api_finish(request: HttpRequest, token: str) -> JsonResponse:
     try:
         done = services.finish_assignment(_assignment(token))

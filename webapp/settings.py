@@ -68,7 +68,9 @@ def _database(url: str | None, data_dir: Path) -> dict[str, object]:
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
-            "OPTIONS": dict(parse_qsl(parts.query)),
+            # A database host that drops packets fails a request (and /health/) in seconds, not in the minutes
+            # of TCP's retries; ?connect_timeout=N in the URL overrides it.
+            "OPTIONS": {"connect_timeout": 10, **dict(parse_qsl(parts.query))},
             "CONN_MAX_AGE": _env_number("DATABASE_CONN_MAX_AGE", 0, int),
             "CONN_HEALTH_CHECKS": True,
         }
@@ -106,6 +108,22 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
+# HTTPS. TLS ends at the reverse proxy in front (deploy/nginx), which says so in X-Forwarded-Proto (it sets
+# the header itself, so a client cannot). Off by default: the demo and a first start run on plain HTTP.
+_https = _env_bool("DJANGO_SECURE_SSL", False)
+SECURE_SSL_REDIRECT = _https
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _https else None
+# Health probes (containers, load balancers) speak plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = _env_number("DJANGO_HSTS_SECONDS", 0, int)
+if SECURE_HSTS_SECONDS and not _https:
+    # The header goes out on HTTPS responses only: without DJANGO_SECURE_SSL no request is seen as secure.
+    raise ImproperlyConfigured("DJANGO_HSTS_SECONDS needs DJANGO_SECURE_SSL=1 (HSTS is sent over HTTPS only)")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = _env_bool("DJANGO_HSTS_PRELOAD", False)
+
 # State of this installation: the SQLite file and the file broker live here by default.
 DATA_DIR = Path(os.environ.get("WEBAPP_DATA_DIR") or BASE_DIR / "var" / "webapp").resolve()
 # Run folders, checkpoints, sample grids and image pools. Web and workers must see the same files
@@ -130,6 +148,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # /health/ is answered here, before CommonMiddleware checks the Host header: probes come by address.
+    "webapp.health.HealthMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -173,6 +193,13 @@ STATIC_URL = "static/"
 # Vendored JavaScript (htmx, uPlot) is served from here: browsers may have no route to a CDN.
 STATICFILES_DIRS = [BASE_DIR / "webapp" / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or DATA_DIR / "static").resolve()
+# Behind nginx, static files are cached for a year (deploy/nginx): collectstatic must then name each file by a
+# hash of its content, so that a changed file is a new URL. Off by default: pages then need no collectstatic.
+if _env_bool("DJANGO_STATIC_MANIFEST", False):
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
 
 LOGGING = {
     "version": 1,
@@ -247,6 +274,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = None
 CELERY_TASK_SOFT_TIME_LIMIT = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task sent while Redis restarts waits up to about 30 s for it to come back: its row is committed before the
+# message goes, so a message given up on leaves a run or pool queued with nothing to run it
+# (bench/faults/redis_restart.py). Celery's own policy gives up after about a second.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 32, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {

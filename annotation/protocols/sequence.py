@@ -1,9 +1,9 @@
 """Drawing and ordering items, for every protocol.
 
 An assignment's sequence holds each pool in its share (the study's real fraction, then the pools' weights),
-takes from each pool the images with the fewest judgments so far (taken or reserved), so that every image
-reaches its wanted number before any gets more, never repeats an image its annotator has seen, and is
-shuffled so that every stretch of it (every block) holds each pool in proportion.
+takes from each pool the images with the fewest judgments so far (taken or reserved, ranked by the database
+in services._draw_test), so that every image reaches its wanted number before any gets more, never repeats an
+image its annotator has seen, and is shuffled so that every stretch of it (every block) holds each pool in proportion.
 """
 
 from __future__ import annotations
@@ -28,12 +28,6 @@ def apportion(total: int, weights: Sequence[float]) -> list[int]:
     for i in by_remainder[: total - sum(parts)]:
         parts[i] += 1
     return parts
-
-
-def least_allocated(candidates: Sequence[tuple[int, int]], k: int, rng: random.Random) -> list[int]:
-    """The ids of the ``k`` candidates ``(id, allocated)`` with the fewest allocations, ties broken at random."""
-    ranked = sorted(candidates, key=lambda candidate: (candidate[1], rng.random()))
-    return [item for item, _ in ranked[:k]]
 
 
 def spread(strata: Sequence[Sequence[int]], rng: random.Random) -> list[int]:

@@ -3,11 +3,13 @@ ablations and pools. No worker: the worker-side steps are called as a task body 
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from django.utils import timezone
 from run_factories import CheckpointFactory, MetricPointFactory, StaffFactory, TrainingRunFactory, tiny_config
 from run_support import queued_messages
@@ -156,6 +158,28 @@ def test_a_crash_stores_the_error_and_fails_the_run():
     assert run.status == RunStatus.FAILED
     assert run.error == "RuntimeError: CUDA out of memory"
     assert run.events.filter(level="error", message__contains="CUDA out of memory").exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the lease's heartbeat thread has a connection of its own
+@override_settings(RUN_HEARTBEAT_SECONDS=0.05, RUN_LEASE_SECONDS=0.5)
+def test_the_lease_stays_live_while_the_worker_loads_the_engine():
+    # Found by bench/faults/worker_kill.py: a torch import longer than the lease let the sweep hand a
+    # live worker's run to a second worker, and the two took turns claiming it.
+    run = TrainingRunFactory()
+    swept = []
+
+    def train(config, run_dir, **hooks):
+        return SimpleNamespace(status="done", step=8, checkpoint=str(run_dir / "checkpoints" / "step_00000008.pt"))
+
+    def load_engine():
+        time.sleep(2 * settings.RUN_LEASE_SECONDS)
+        swept.append(services.recover_stale_runs())
+        return services.TrainingEngine(train, latest_checkpoint=lambda run_dir: None, resolve_device=lambda name: "cpu")
+
+    assert services.execute_run(run.pk, worker="a pid 1", load_engine=load_engine) == RunStatus.DONE
+    assert swept == [0]
+    run.refresh_from_db()
+    assert (run.status, run.attempt) == (RunStatus.DONE, 1)
 
 
 def test_cancel_stops_a_queued_run_at_once_and_asks_a_training_one_to_stop():

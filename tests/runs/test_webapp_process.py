@@ -15,7 +15,7 @@ from webapp import settings as webapp_settings
 REPO = Path(__file__).resolve().parents[2]
 
 # Imports every module a web process serves from (each app's urls, admin, views, forms, services,
-# models, and the task modules it sends tasks through), then says which heavy modules came with them.
+# models, and the task modules it sends tasks through), asks /health/, then says which heavy modules came.
 PROBE = """
 import importlib, sys
 import django
@@ -29,6 +29,10 @@ for app in apps.get_app_configs():
         except ModuleNotFoundError as exc:
             if exc.name != f"{app.name}.{name}":
                 raise
+# The health endpoint pings the workers through the Celery app: still no torch.
+from django.test import Client
+health = Client().get("/health/")
+assert health.status_code == 200 and health.json()["broker"] == {"ok": True, "transport": "filesystem"}, health.content
 print("loaded:", [m for m in ("torch", "torchvision", "gan_engine.training") if m in sys.modules])
 """
 
@@ -71,7 +75,10 @@ def test_database_urls(tmp_path):
         "db.example",
         "6543",
     )
-    assert pg["OPTIONS"] == {"sslmode": "require"}
+    assert pg["OPTIONS"] == {"connect_timeout": 10, "sslmode": "require"}
+    assert (
+        webapp_settings._database("postgresql://x@y/z?connect_timeout=3", tmp_path)["OPTIONS"]["connect_timeout"] == "3"
+    )
     assert webapp_settings._database(None, tmp_path)["NAME"] == tmp_path / "webapp.sqlite3"
     assert webapp_settings._database(f"sqlite:///{tmp_path}/x.db", tmp_path)["NAME"] == tmp_path / "x.db"
     with pytest.raises(ImproperlyConfigured, match="unsupported scheme 'mysql'"):

@@ -294,11 +294,13 @@ def execute_run(run_id: int, *, worker: str, load_engine: Callable[[], TrainingE
     if claim is None:
         return "skipped"
     try:
-        engine_fns = load_engine()
-        config = engine.config_from_dict(claim.config)
-        resume = engine_fns.latest_checkpoint(claim.run_dir)
-        begin_training(claim, resume=resume, device=str(engine_fns.resolve_device(config.run.device)))
+        # The lease is renewed from the claim on: loading the engine (torch, CUDA) may take longer than
+        # RUN_LEASE_SECONDS, and a lease that lapses then hands the run to a second worker.
         with _Lease(claim) as lease:
+            engine_fns = load_engine()
+            config = engine.config_from_dict(claim.config)
+            resume = engine_fns.latest_checkpoint(claim.run_dir)
+            begin_training(claim, resume=resume, device=str(engine_fns.resolve_device(config.run.device)))
             result = engine_fns.train(
                 config,
                 claim.run_dir,
