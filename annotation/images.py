@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,12 @@ IMAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; sandbox",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+
+
+# The bytes of the images served lately, per web process: a pool's files never change once written (a new pool
+# is a new folder), so an image is read from disk once rather than at every judgment. Bounded in bytes, the
+# least recently served going first; small (a study's images are a few kB each).
+IMAGE_CACHE_BYTES = 64 * 2**20
 
 
 class ImageError(Exception):
@@ -122,8 +130,38 @@ def check_uniform(paths: Iterable[Path]) -> None:
             raise ImageError(f"images encoded differently: {first} is {a} but {second} is {b}")
 
 
+class _ByteCache:
+    """A file's bytes by its resolved path, the least recently used dropped past ``limit`` bytes in all."""
+
+    def __init__(self, limit: int):
+        self.limit, self.size = limit, 0
+        self.entries: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()  # gunicorn's threads share it
+
+    def read(self, path: Path) -> bytes:
+        key = str(path)
+        with self.lock:
+            data = self.entries.get(key)
+            if data is not None:
+                self.entries.move_to_end(key)
+                return data
+        data = path.read_bytes()
+        if len(data) <= self.limit:
+            with self.lock:
+                if key not in self.entries:
+                    self.entries[key] = data
+                    self.size += len(data)
+                    while self.size > self.limit:
+                        self.size -= len(self.entries.popitem(last=False)[1])
+        return data
+
+
+_served = _ByteCache(IMAGE_CACHE_BYTES)
+
+
 def image_response(path: Path) -> HttpResponse:
-    response = HttpResponse(path.read_bytes(), content_type="image/png")
+    """The image at ``path`` (resolved, inside its pool: :func:`image_path`), with the one header set."""
+    response = HttpResponse(_served.read(path), content_type="image/png")
     for name, value in IMAGE_HEADERS.items():
         response[name] = value
     return response

@@ -262,6 +262,9 @@ class Assignment(models.Model):
     # The last write (start or answer): paces answers, and lets the reservation of unanswered items lapse.
     active_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Items answered so far, set by each answer. Items are answered in order only, so this is the position of the
+    # current item: an answer or a state looks for it from here rather than past every item answered before.
+    answered = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ("study", "id")

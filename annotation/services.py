@@ -2,8 +2,9 @@
 
 Researchers' verbs (create_study, edit_study, delete_study, set_study_pool, remove_study_pool,
 add_attention_items, remove_attention_item, open_study, close_study) raise ``ServiceError`` with a message
-for the researcher. Annotators' verbs (start_assignment, next_item, record_judgment, finish_assignment) raise
-``Refused`` with a message for the annotator and an HTTP status.
+for the researcher. Annotators' verbs (start_assignment, next_item and current_state, record_judgment and
+answer, finish_assignment) raise ``Refused`` with a message for the annotator and an HTTP status; the task
+page's API runs current_state, answer and image_file, a few statements each (see "The annotator's hot path").
 
 Two locks keep the numbers right. Drawing a sequence locks the study's row, so that two annotators
 starting together cannot both take the last image an item needs. Answering locks the assignment's row,
@@ -13,18 +14,23 @@ judgment's primary key (the assignment item) refuses it again should anything ge
 
 from __future__ import annotations
 
+import functools
 import random
+import re
+import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import BigIntegerField, Case, Count, ExpressionWrapper, F, Q, QuerySet, Value, When, Window
+from django.db import IntegrityError, connection, transaction
+from django.db.models import BigIntegerField, Case, Count, ExpressionWrapper, F, Max, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from annotation import images
 from annotation.models import (
@@ -546,22 +552,284 @@ def _append(assignment: Assignment, blocks: list[list[int]], phase: str) -> None
     )
 
 
+# --- The annotator's hot path ------------------------------------------------------------------------
+# Every judgment runs the few statements below: an answer locks its assignment, reads the items ahead, stores
+# the judgment, moves the assignment and serves the next item, all in one transaction, and its response
+# carries the next state; a state request reads the assignment and the items ahead; an image, one row. With
+# the ORM, compiling these querysets anew for each request took about a quarter of the server's CPU per
+# judgment and building model instances much of the rest, so they are plain SQL, the same for PostgreSQL and
+# SQLite (tests/annotation passes on either: TEST_DATABASE_URL=sqlite:////tmp/t.sqlite3). The ORM stays the
+# default everywhere else, including each rare branch here: refusals, the end of a qualification, progress
+# once nothing is left to answer.
+
+
+class _Assignment(NamedTuple):
+    """The columns of an assignment (and of its study and annotator) that an answer or a state needs."""
+
+    id: int
+    stage: str
+    exposure_ms: int | None
+    active_at: Any
+    finished_at: Any
+    answered: int
+    protocol: str
+    feedback: bool
+
+
+class _Item(NamedTuple):
+    """An assigned item, with its study item's truth and purpose (never sent to the browser)."""
+
+    id: int
+    token: str
+    position: int
+    phase: str
+    trial: int
+    block: int
+    exposure_ms: int | None
+    served: bool
+    truth_real: bool
+    purpose: str
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The current image, as the task page may know it: its token, its block and its exposure."""
+
+    token: str
+    block: int
+    exposure_ms: int | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an assignment stands: its stage, the phase's progress, and the image to judge now (if any)."""
+
+    stage: str
+    phase: str
+    done: int  # answered in this phase
+    total: int  # items of this phase
+    answered: int  # answered in the whole sequence
+    blocks: int
+    item: Shown | None
+
+
+def _hot_sql() -> dict[str, str]:
+    names = {
+        "assignment": Assignment._meta.db_table,
+        "item": AssignmentItem._meta.db_table,
+        "study_item": StudyItem._meta.db_table,
+        "judgment": Judgment._meta.db_table,
+        "study": Study._meta.db_table,
+        "annotator": Annotator._meta.db_table,
+        "pool": ImagePool._meta.db_table,
+    }
+    assignment = (
+        "SELECT a.id, a.stage, a.exposure_ms, a.active_at, a.finished_at, a.answered, s.protocol, n.feedback "
+        "FROM {assignment} a JOIN {study} s ON s.id = a.study_id JOIN {annotator} n ON n.id = a.annotator_id "
+        "WHERE a.token = %s"
+    )
+    columns = "ai.id, ai.token, ai.position, ai.phase, ai.trial, ai.block, ai.exposure_ms"
+    statements = {
+        "assignment": assignment,
+        # The answer's lock: concurrent answers of one assignment (a double submit) are taken in turn.
+        "lock": assignment + (" FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""),
+        # Three items from the assignment's count of answers on (the current item, the next, and one more should
+        # an answer have come in between), whether each is answered, then the sequence's last item, whose trial
+        # and block give the phase's size: a phase is appended whole and answered last (see _progress). By
+        # position, not by looking for unanswered items, which took longer the further an assignment was.
+        "ahead": (
+            f"SELECT 0, {columns}, CASE WHEN ai.served_at IS NULL THEN 0 ELSE 1 END, "
+            "(SELECT si.truth_real FROM {study_item} si WHERE si.id = ai.item_id), "
+            "(SELECT si.purpose FROM {study_item} si WHERE si.id = ai.item_id), "
+            "(SELECT COUNT(*) FROM {judgment} j WHERE j.assignment_item_id = ai.id) "
+            "FROM {item} ai WHERE ai.assignment_id = %s AND ai.position BETWEEN %s AND %s "
+            f"UNION ALL SELECT 1, last.* FROM (SELECT {columns}, 0, 1 = 0, '', 0 FROM {{item}} ai "
+            "WHERE ai.assignment_id = %s ORDER BY ai.position DESC LIMIT 1) last"
+        ),
+        "judge": (
+            "INSERT INTO {judgment} (assignment_item_id, answer_real, correct, response_ms, feedback_shown, "
+            "created_at) VALUES (%s, %s, %s, %s, %s, %s)"
+        ),
+        "advance": (
+            "UPDATE {assignment} SET exposure_ms = %s, active_at = %s, stage = %s, finished_at = %s, answered = %s "
+            "WHERE id = %s"
+        ),
+        # First serve wins: a second tab serving at the same moment must not change the exposure.
+        "serve": "UPDATE {item} SET served_at = %s, exposure_ms = %s WHERE id = %s AND served_at IS NULL",
+        "served": "SELECT exposure_ms FROM {item} WHERE id = %s",
+        "image": (
+            "SELECT p.path, p.uid, si.file FROM {item} ai JOIN {study_item} si ON si.id = ai.item_id "
+            "JOIN {pool} p ON p.id = si.pool_id WHERE ai.token = %s AND ai.served_at IS NOT NULL"
+        ),
+    }
+    return {name: statement.format(**names) for name, statement in statements.items()}
+
+
+@functools.cache
+def _statements(vendor: str) -> dict[str, str]:
+    return _hot_sql()
+
+
+# Statements PostgreSQL plans once per connection rather than at every request: planning took longer than
+# running them (pg_stat_statements under bench/annotation_load.py). Each finds its rows by a unique key, so the
+# one plan is right whatever the values; "ahead" is planned each time, for the values and the tables' sizes.
+PREPARED = frozenset({"assignment", "lock", "judge", "advance", "serve", "served", "image"})
+# Those prepared on each open connection (a new connection, after a failure or CONN_MAX_AGE, prepares again).
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _run(cursor: Any, name: str, params: list[Any]) -> None:
+    """Run one of the statements above; on PostgreSQL those of PREPARED by name, once prepared (a prepared
+    statement lasts as long as its connection, rolled back transactions included: a pooler in transaction mode,
+    such as PgBouncer's, would need them off). SQLite keeps a cache of its statements by itself."""
+    sql = _statements(connection.vendor)[name]
+    if connection.vendor != "postgresql" or name not in PREPARED:
+        cursor.execute(sql, params)
+        return
+    prepared = _prepared.setdefault(connection.connection, set())
+    if name not in prepared:
+        numbered = iter(range(1, len(params) + 1))
+        cursor.execute(f"PREPARE annotation_{name} AS " + re.sub("%s", lambda _: f"${next(numbered)}", sql))
+        prepared.add(name)
+    cursor.execute(f"EXECUTE annotation_{name}({', '.join(['%s'] * len(params))})", params)
+
+
+def _datetime(value: Any) -> Any:
+    """A timestamp as the ORM would read it: SQLite's raw cursor gives it naive (or as text)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, connection.timezone)
+    return value
+
+
+def _fetch_assignment(cursor: Any, token: str, *, lock: bool = False) -> _Assignment:
+    _run(cursor, "lock" if lock else "assignment", [token])
+    row = cursor.fetchone()
+    if row is None:
+        raise Assignment.DoesNotExist(f"no assignment with token {token!r}")
+    pk, stage, exposure_ms, active_at, finished_at, answered, protocol, feedback = row
+    return _Assignment(
+        pk, stage, exposure_ms, _datetime(active_at), _datetime(finished_at), answered, protocol, bool(feedback)
+    )
+
+
+def _ahead(cursor: Any, assignment: _Assignment) -> tuple[list[_Item], _Item | None]:
+    """The first unanswered items in order (the current one and the next at least, unless the sequence ends), and
+    the sequence's last item (None: no sequence)."""
+    start, ahead, last = assignment.answered, [], None
+    while True:
+        _run(cursor, "ahead", [assignment.id, start, start + 2, assignment.id])
+        rows = cursor.fetchall()
+        read = 0
+        for kind, pk, token, position, phase, trial, block, exposure, served, truth, purpose, judged in rows:
+            if kind == 1:
+                last = _Item(pk, token, position, phase, trial, block, exposure, False, False, purpose)
+                continue
+            read += 1
+            start = max(start, position + 1)
+            if not judged:
+                served, truth = bool(served), bool(truth)
+                ahead.append(_Item(pk, token, position, phase, trial, block, exposure, served, truth, purpose))
+        # Only a count of answers behind (a caller's old copy of the assignment, or answers that came in meanwhile)
+        # reads on; the sequence's end stops it.
+        if len(ahead) >= 2 or read < 3:
+            ahead.sort(key=lambda item: item.position)
+            return ahead, last
+
+
+def _serve(cursor: Any, assignment: _Assignment, item: _Item) -> int | None:
+    """Mark the item served, if it is not yet, and return its exposure: fixed the first time it is served
+    (the staircase's current value in a timed protocol's test phase)."""
+    if item.served:
+        return item.exposure_ms
+    timed = get_protocol(assignment.protocol).timed and item.phase == AssignmentItem.Phase.TEST
+    exposure_ms = assignment.exposure_ms if timed else None
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    _run(cursor, "serve", [now, exposure_ms, item.id])
+    if cursor.rowcount == 0:  # served meanwhile by another request: its exposure stands
+        _run(cursor, "served", [item.id])
+        (exposure_ms,) = cursor.fetchone()
+    return exposure_ms
+
+
+def _progress(
+    cursor: Any, assignment: _Assignment, ahead: list[_Item] | None = None, last: _Item | None = None
+) -> Progress:
+    """The assignment's state, its current item served (``ahead`` and ``last``: as ``_ahead`` read them, if it
+    did already). Items are answered in order only (the current one is the first unanswered), positions and
+    trials count from 0 without gaps, a phase is drawn whole (the test phase only once the qualification is
+    over) and its blocks follow each other: so the current item's position is the number answered, its trial
+    the number answered in its phase, and the sequence's last item tells the phase's size and blocks. The
+    database counts them instead when no item is left to answer (or should the last item be of another phase)."""
+    if assignment.stage not in ANSWERING_STAGES:
+        return _counted_progress(assignment, AssignmentItem.Phase.TEST, None)
+    if ahead is None:
+        ahead, last = _ahead(cursor, assignment)
+    if not ahead:
+        return _counted_progress(assignment, AssignmentItem.Phase.TEST, None)
+    current = ahead[0]
+    shown = Shown(token=current.token, block=current.block, exposure_ms=_serve(cursor, assignment, current))
+    if last is None or last.phase != current.phase:
+        return _counted_progress(assignment, current.phase, shown)
+    return Progress(
+        stage=assignment.stage,
+        phase=current.phase,
+        done=current.trial,
+        total=last.trial + 1,
+        answered=current.position,
+        blocks=last.block + 1,
+        item=shown,
+    )
+
+
+def _counted_progress(assignment: _Assignment, phase: str, item: Shown | None) -> Progress:
+    in_phase = Q(phase=phase)
+    counts = AssignmentItem.objects.filter(assignment_id=assignment.id).aggregate(
+        total=Count("pk", filter=in_phase),
+        done=Count("judgment", filter=in_phase),
+        blocks=Max("block", filter=in_phase),
+        answered=Count("judgment"),
+    )
+    return Progress(
+        stage=assignment.stage,
+        phase=phase,
+        done=counts["done"],
+        total=counts["total"],
+        answered=counts["answered"],
+        blocks=(counts["blocks"] or 0) + 1,
+        item=item,
+    )
+
+
+def current_state(token: str) -> Progress:
+    """The state of the assignment whose token this is, its current item served (fixing its exposure).
+    ``Assignment.DoesNotExist`` when no assignment has the token."""
+    with connection.cursor() as cursor:
+        return _progress(cursor, _fetch_assignment(cursor, token))
+
+
 def next_item(assignment: Assignment) -> AssignmentItem | None:
     """The item the annotator is to judge now (the same one until it is answered), or None when there is none.
     Serving it the first time fixes its exposure (the staircase's current value in a timed protocol)."""
     if assignment.stage not in ANSWERING_STAGES:
         return None
-    item = assignment.sequence.filter(judgment__isnull=True).order_by("position").first()
-    if item is not None and item.served_at is None:
-        timed = get_protocol(assignment.study.protocol).timed and item.phase == AssignmentItem.Phase.TEST
-        item.served_at = timezone.now()
-        item.exposure_ms = assignment.exposure_ms if timed else None
-        # First serve wins: a second tab serving at the same moment must not change the exposure.
-        if not AssignmentItem.objects.filter(pk=item.pk, served_at__isnull=True).update(
-            served_at=item.served_at, exposure_ms=item.exposure_ms
-        ):
-            item.refresh_from_db()
-    return item
+    values = _Assignment(
+        assignment.pk,
+        assignment.stage,
+        assignment.exposure_ms,
+        None,
+        None,
+        assignment.answered,  # the caller's may be behind: the search then starts earlier, and still finds it
+        assignment.study.protocol,
+        False,
+    )
+    with connection.cursor() as cursor:
+        ahead, _ = _ahead(cursor, values)
+        if not ahead:
+            return None
+        _serve(cursor, values, ahead[0])
+    return AssignmentItem.objects.select_related("item").get(pk=ahead[0].id)
 
 
 def record_judgment(assignment: Assignment, item_token: str, *, answer_real: bool, response_ms: int) -> Outcome:
@@ -570,48 +838,56 @@ def record_judgment(assignment: Assignment, item_token: str, *, answer_real: boo
     ``assignment`` is brought up to date with what the answer moved (stage, staircase, last activity)."""
     if not 0 <= response_ms <= MAX_RESPONSE_MS:
         raise Refused("The response time is out of range.", 400)
-    with transaction.atomic():
-        locked = (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("study", "annotator")
-            .get(pk=assignment.pk)
-        )
-        item, following = _answerable(locked, item_token)
+    outcome, _, moved = _record(assignment.token, item_token, answer_real, response_ms)
+    for name in ("stage", "exposure_ms", "active_at", "finished_at", "answered"):
+        setattr(assignment, name, getattr(moved, name))
+    return outcome
+
+
+def answer(token: str, item_token: str, *, answer_real: bool, response_ms: int) -> tuple[Outcome, Progress]:
+    """``record_judgment`` for the assignment whose token this is, with the state that follows the answer (the
+    next item served in the same transaction). ``Assignment.DoesNotExist`` when no assignment has the token."""
+    outcome, progress, _ = _record(token, item_token, answer_real, response_ms)
+    return outcome, progress
+
+
+def _record(token: str, item_token: str, answer_real: bool, response_ms: int) -> tuple[Outcome, Progress, _Assignment]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        locked = _fetch_assignment(cursor, token, lock=True)
+        if not 0 <= response_ms <= MAX_RESPONSE_MS:
+            raise Refused("The response time is out of range.", 400)
+        item, following, last = _answerable(cursor, locked, item_token)
         now = timezone.now()
         pace = timedelta(milliseconds=settings.ANNOTATION_MIN_ANSWER_MS)
         if now - locked.active_at < pace:
             raise Refused("Too fast: wait a moment before answering.", 429)
-        correct = answer_real == item.item.truth_real
-        feedback = locked.annotator.feedback and item.phase == AssignmentItem.Phase.TEST
+        correct = answer_real == item.truth_real
+        feedback = locked.feedback and item.phase == AssignmentItem.Phase.TEST
+        stamp = connection.ops.adapt_datetimefield_value(now)
         try:
-            Judgment.objects.create(
-                assignment_item=item,
-                answer_real=answer_real,
-                correct=correct,
-                response_ms=response_ms,
-                feedback_shown=feedback,
-            )
+            _run(cursor, "judge", [item.id, answer_real, correct, response_ms, feedback, stamp])
         except IntegrityError:
             # Leaving the block rolls the whole answer back: no savepoint is needed for a refusal.
             raise Refused("This image has already been answered.", 409) from None
-        _advance(locked, item, following, correct, now)
-    for name in ("stage", "exposure_ms", "active_at", "finished_at"):
-        setattr(assignment, name, getattr(locked, name))
+        moved = _advance(cursor, locked, item, following, correct, now)
+        if following is not None and following.phase == item.phase:
+            progress = _progress(cursor, moved, [following], last)
+        else:  # the phase is over: read the sequence again (a passed qualification has drawn the test)
+            progress = _progress(cursor, moved)
     if feedback:
-        return Outcome(stage=locked.stage, feedback=True, correct=correct, truth_real=item.item.truth_real)
-    return Outcome(stage=locked.stage, feedback=False)
+        return Outcome(stage=moved.stage, feedback=True, correct=correct, truth_real=item.truth_real), progress, moved
+    return Outcome(stage=moved.stage, feedback=False), progress, moved
 
 
-def _answerable(assignment: Assignment, item_token: str) -> tuple[AssignmentItem, AssignmentItem | None]:
-    """The item the token names, which must be the one on screen, and the item after it (None at the end).
-    The usual answer costs one query: the token is the first unanswered item's, already served."""
-    ahead = []
+def _answerable(cursor: Any, assignment: _Assignment, item_token: str) -> tuple[_Item, _Item | None, _Item | None]:
+    """The item the token names, which must be the one on screen, the item after it (None at the end) and the
+    sequence's last item. The usual answer costs one query: the token is the first unanswered item's, served."""
+    ahead, last = [], None
     if assignment.stage in ANSWERING_STAGES:
-        unanswered = assignment.sequence.filter(judgment__isnull=True).order_by("position").select_related("item")
-        ahead = list(unanswered[:2])
-    if ahead and ahead[0].token == item_token and ahead[0].served_at is not None:
-        return ahead[0], ahead[1] if len(ahead) > 1 else None
-    item = assignment.sequence.filter(token=item_token).first()
+        ahead, last = _ahead(cursor, assignment)
+    if ahead and ahead[0].token == item_token and ahead[0].served:
+        return ahead[0], ahead[1] if len(ahead) > 1 else None, last
+    item = AssignmentItem.objects.filter(assignment_id=assignment.id, token=item_token).first()
     if item is None:
         raise Refused("This image is not part of your assignment.", 404)
     if Judgment.objects.filter(assignment_item=item).exists():
@@ -620,20 +896,40 @@ def _answerable(assignment: Assignment, item_token: str) -> tuple[AssignmentItem
 
 
 def _advance(
-    assignment: Assignment, item: AssignmentItem, following: AssignmentItem | None, correct: bool, now: Any
-) -> None:
+    cursor: Any, assignment: _Assignment, item: _Item, following: _Item | None, correct: bool, now: Any
+) -> _Assignment:
     """After an answer: move the staircase, and end the phase when its last item is answered. Items are answered
     in order and a sequence's phases follow each other, so the phase ends unless the next item is of it."""
-    if item.phase == AssignmentItem.Phase.TEST and item.item.purpose == StudyItem.Purpose.TEST:
+    exposure_ms, stage, finished_at = assignment.exposure_ms, assignment.stage, assignment.finished_at
+    if item.phase == AssignmentItem.Phase.TEST and item.purpose == StudyItem.Purpose.TEST:
         # Attention checks are obvious: they would pull the staircase down without measuring anything.
-        assignment.exposure_ms = get_protocol(assignment.study.protocol).next_exposure(assignment.exposure_ms, correct)
-    assignment.active_at = now
+        exposure_ms = get_protocol(assignment.protocol).next_exposure(exposure_ms, correct)
     remaining = following is not None and following.phase == item.phase
     if not remaining and item.phase == AssignmentItem.Phase.QUALIFICATION:
-        _end_qualification(assignment, now)
+        # Rare (once per annotator): the ORM's instances, for the qualification's verdict and the test's draw.
+        full = Assignment.objects.select_related("study", "annotator").get(pk=assignment.id)
+        full.exposure_ms, full.active_at = exposure_ms, now
+        _end_qualification(full, now)
+        stage, finished_at = full.stage, full.finished_at
     elif not remaining:
-        assignment.stage = Assignment.Stage.COMPLETE
-    assignment.save(update_fields=["exposure_ms", "active_at", "stage", "finished_at"])
+        stage = Assignment.Stage.COMPLETE
+    adapt = connection.ops.adapt_datetimefield_value
+    answered = item.position + 1
+    _run(cursor, "advance", [exposure_ms, adapt(now), stage, adapt(finished_at), answered, assignment.id])
+    return assignment._replace(
+        exposure_ms=exposure_ms, active_at=now, stage=stage, finished_at=finished_at, answered=answered
+    )
+
+
+def image_file(token: str) -> tuple[ImagePool, str] | None:
+    """The pool and file of a served image by its token (None: no such image, or not served yet)."""
+    with connection.cursor() as cursor:
+        _run(cursor, "image", [token])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    path, uid, file = row
+    return ImagePool(path=path, uid=uid if isinstance(uid, uuid.UUID) else uuid.UUID(uid)), file
 
 
 def _end_qualification(assignment: Assignment, now: Any) -> None:

@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db.models import Count, Max, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -33,7 +32,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation import images, ratelimit, services
-from annotation.models import TOKEN_PATTERN, Annotator, Assignment, AssignmentItem, Study, secret_token
+from annotation.models import TOKEN_PATTERN, Annotator, Assignment, Study, secret_token
 from annotation.protocols import get_protocol
 
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -211,24 +210,16 @@ def task(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "annotation/task.html", {"study": study, "config": config})
 
 
-def state(assignment: Assignment) -> dict[str, Any]:
+def state(progress: services.Progress) -> dict[str, Any]:
     """What the task page needs now: the stage, progress, and the current image by its token (no more)."""
-    item = services.next_item(assignment)
-    phase = item.phase if item is not None else AssignmentItem.Phase.TEST
-    in_phase = Q(phase=phase)
-    counts = assignment.sequence.aggregate(
-        total=Count("pk", filter=in_phase),
-        done=Count("judgment", filter=in_phase),
-        blocks=Max("block", filter=in_phase),
-        answered=Count("judgment"),
-    )
+    item = progress.item
     return {
-        "stage": assignment.stage,
-        "phase": phase,
-        "done": counts["done"],
-        "total": counts["total"],
-        "answered": counts["answered"],
-        "blocks": (counts["blocks"] or 0) + 1,
+        "stage": progress.stage,
+        "phase": progress.phase,
+        "done": progress.done,
+        "total": progress.total,
+        "answered": progress.answered,
+        "blocks": progress.blocks,
         "item": None
         if item is None
         else {
@@ -269,16 +260,49 @@ def json_api(method: str) -> Callable[[Callable[..., HttpResponse]], Callable[..
 @annotator_page
 @json_api("GET")
 def api_state(request: HttpRequest, token: str) -> JsonResponse:
-    return _json(state(_assignment(token)))
+    try:
+        return _json(state(services.current_state(token)))
+    except Assignment.DoesNotExist:
+        raise Http404("no such assignment") from None
 
 
 @annotator_page
 @guarded_post
 @json_api("POST")
 def api_answer(request: HttpRequest, token: str) -> JsonResponse:
-    assignment = _assignment(token)
+    """Store the answer; the response holds the next state (its item served), so no state request follows."""
+    try:
+        item, answer, response_ms = _answer_body(request)
+    except _Malformed as malformed:
+        # An unknown assignment is refused as such (404) whatever the body: the body's fault comes second.
+        if not Assignment.objects.filter(token=token).exists():
+            raise Http404("no such assignment") from None
+        return _json({"error": str(malformed)}, malformed.status)
+    try:
+        outcome, progress = services.answer(token, item, answer_real=answer == "real", response_ms=response_ms)
+    except Assignment.DoesNotExist:
+        raise Http404("no such assignment") from None
+    except services.Refused as refused:
+        response = _json({"error": str(refused)}, refused.status)
+        if refused.status == 429:
+            response["Retry-After"] = "1"
+        return response
+    feedback = None
+    if outcome.feedback:
+        feedback = {"correct": outcome.correct, "truth": "real" if outcome.truth_real else "generated"}
+    return _json({"stored": True, "feedback": feedback, "state": state(progress)})
+
+
+class _Malformed(Exception):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def _answer_body(request: HttpRequest) -> tuple[str, str, int]:
+    """The answer's item token, answer and response time, or ``_Malformed`` with the refusal."""
     if request.content_type != "application/json":
-        return _json({"error": "Send the answer as application/json."}, 415)
+        raise _Malformed("Send the answer as application/json.", 415)
     try:
         body = json.loads(request.body)
         answer, response_ms, item = body["answer"], body["response_ms"], body["item"]
@@ -288,18 +312,8 @@ def api_answer(request: HttpRequest, token: str) -> JsonResponse:
         if not ITEM_TOKEN.fullmatch(item):
             raise ValueError
     except (ValueError, KeyError, TypeError, RecursionError, RequestDataTooBig):
-        return _json({"error": 'expected {"item": token, "answer": "real" or "generated", "response_ms": int}'}, 400)
-    try:
-        outcome = services.record_judgment(assignment, item, answer_real=answer == "real", response_ms=response_ms)
-    except services.Refused as refused:
-        response = _json({"error": str(refused)}, refused.status)
-        if refused.status == 429:
-            response["Retry-After"] = "1"
-        return response
-    feedback = None
-    if outcome.feedback:
-        feedback = {"correct": outcome.correct, "truth": "real" if outcome.truth_real else "generated"}
-    return _json({"stored": True, "feedback": feedback, "state": state(assignment)})
+        raise _Malformed('expected {"item": token, "answer": "real" or "generated", "response_ms": int}', 400) from None
+    return item, answer, response_ms
 
 
 @annotator_page
@@ -324,9 +338,10 @@ def api_finish(request: HttpRequest, token: str) -> JsonResponse:
 @require_GET
 def image(request: HttpRequest, token: str) -> HttpResponse:
     """An image by its opaque per-assignment token, with the same headers whatever the pool."""
-    item = get_object_or_404(AssignmentItem.objects.select_related("item__pool"), token=token, served_at__isnull=False)
+    found = services.image_file(token)
+    if found is None:
+        raise Http404("image not found")
     try:
-        path = images.image_path(item.item.pool, item.item.file)
-        return images.image_response(path)
+        return images.image_response(images.image_path(*found))
     except (images.ImageError, OSError):
         raise Http404("image not found") from None

@@ -59,6 +59,10 @@ import django
 import gunicorn
 
 ROOT = Path(__file__).resolve().parents[1]
+# run_support (tests/runs) is a plain module, not a package: pytest finds it the same way.
+sys.path.insert(0, str(ROOT / "tests" / "runs"))
+from run_support import children  # noqa: E402
+
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vtl_bench_load"
 # A database of the shared Redis that the test sessions (15) do not use.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -256,18 +260,6 @@ class Server:
 
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 # --- The simulated annotators ----------------------------------------------------------------------------
@@ -653,6 +645,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--keep", action="store_true", help="keep the database and the files")
     args = parser.parse_args(argv)
+    if not 0 <= args.warmup < args.duration:
+        parser.error(f"--warmup ({args.warmup:g} s) must be shorter than --duration ({args.duration:g} s)")
 
     deployment = Deployment(
         database_url=args.database_url,

@@ -9,12 +9,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from annotation_factories import open_study, start
+from annotation_factories import ImagePoolFactory, open_study, start
 from django.db import connection
+from django.db.models import Count, Max, Q
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from annotation import ratelimit
+from annotation import ratelimit, services
 from annotation.models import Annotator, Assignment, Judgment
 
 pytestmark = pytest.mark.django_db
@@ -102,8 +103,6 @@ def test_invitation_link_remembers_its_visitor(client):
 
 
 def test_a_draft_study_has_no_entry_and_a_closed_one_takes_nobody(client):
-    from annotation import services
-
     draft = services.create_study(name="draft")
     assert client.get(draft.entry_path).status_code == 404
     study = open_study()
@@ -225,5 +224,82 @@ def test_the_task_page_and_its_api_take_as_many_queries_for_long_sequences_as_sh
             assert client.get(assignment.get_absolute_url()).status_code == 200
             token = current(client, assignment)["item"]["token"]
             assert answer(client, assignment, token).status_code == 200
-        counts.append(len(queries))
+        counts.append(len(_statements(queries)))
     assert counts[0] == counts[1], counts
+
+
+def _statements(queries: CaptureQueriesContext) -> list[str]:
+    """The statements requests ran, less those of the test's own transaction (savepoints) and those run once per
+    database connection (the hot path's statements are prepared on first use: services._run)."""
+    return [
+        q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"] and not q["sql"].startswith("PREPARE")
+    ]
+
+
+def test_the_annotators_hot_path_runs_a_few_statements(client):
+    """task.js's requests for each judgment (the image, then the answer, whose response holds the next state)
+    and the state of a load or reload: a query added to them shows here, before it shows under load."""
+    assignment = start(open_study(items_per_assignment=6))
+    with CaptureQueriesContext(connection) as queries:
+        state = current(client, assignment)
+    assert len(_statements(queries)) <= 3, _statements(queries)  # the assignment, the items ahead, the first serve
+    with CaptureQueriesContext(connection) as queries:
+        assert current(client, assignment) == state
+    assert len(_statements(queries)) <= 2, _statements(queries)  # served already: nothing to write
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(state["item"]["src"]).status_code == 200
+    assert len(_statements(queries)) <= 1, _statements(queries)
+    with CaptureQueriesContext(connection) as queries:
+        response = answer(client, assignment, state["item"]["token"], HTTP_ORIGIN="http://testserver")
+    assert response.status_code == 200
+    # The assignment locked, the items ahead, the judgment, the assignment moved, the next item served.
+    assert len(_statements(queries)) <= 5, _statements(queries)
+    assert response.json()["state"] == current(client, assignment)
+
+
+def _counted(assignment: Assignment, phase: str) -> dict[str, int]:
+    """The progress as the database counts it (what the state's figures must always equal)."""
+    in_phase = Q(phase=phase)
+    counts = assignment.sequence.aggregate(
+        total=Count("pk", filter=in_phase),
+        done=Count("judgment", filter=in_phase),
+        blocks=Max("block", filter=in_phase),
+        answered=Count("judgment"),
+    )
+    return {**counts, "blocks": (counts["blocks"] or 0) + 1}
+
+
+def test_the_progress_of_every_state_is_what_the_database_counts(client):
+    """Through a qualification, its end (the test drawn), blocks and attention checks, and the end: each answer's
+    state is the state a reload then reads, with the counts of the sequence's rows."""
+    real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
+    obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
+    study = services.create_study(
+        name="progress",
+        protocol="hype_time",
+        items_per_assignment=6,
+        block_size=3,
+        attention_per_assignment=2,
+        require_qualification=True,
+        qualification_items=4,
+    )
+    services.set_study_pool(study, real)
+    services.set_study_pool(study, fake)
+    services.add_attention_items(study, obvious, count=2)
+    services.open_study(study)
+    assignment = start(study)
+    state = current(client, assignment)
+    phases = []
+    while state["item"] is not None:
+        phases.append(state["phase"])
+        counted = _counted(assignment, state["phase"])
+        assert {name: state[name] for name in counted} == counted, state
+        # Answered as its truth: the qualification passes.
+        truth = assignment.sequence.select_related("item").get(token=state["item"]["token"]).item.truth_real
+        response = answer(client, assignment, state["item"]["token"], "real" if truth else "generated")
+        assert response.status_code == 200
+        state = response.json()["state"]
+        assert state == current(client, assignment)
+    assert phases == ["qualification"] * 4 + ["test"] * 8
+    assert state["stage"] == "complete"
+    assert {name: state[name] for name in ("done", "total", "answered", "blocks")} == _counted(assignment, "test")

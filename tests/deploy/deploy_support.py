@@ -22,8 +22,9 @@ from django.db import connection
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-# The studies' factories and builders live with the other human-study tests.
+# The studies' factories and builders live with the other human-study tests, process helpers with the runs'.
 sys.path.insert(0, str(REPO / "tests" / "annotation"))
+sys.path.insert(0, str(REPO / "tests" / "runs"))
 
 _ENV_HELPERS = {"_env_bool", "_env_number", "_env_list"}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from deploy_support import DEPLOY, REPO, gpu_workers, unit_command, wait_for
+from run_support import children
 
 from webapp.celery import app
 
@@ -96,25 +97,13 @@ def test_a_gpu_split_by_mig_gives_one_worker_per_slice():
     assert [argv[argv.index("-n") + 1] for _, argv in plan] == ["mig-11111111@%h", "mig-66666666@%h", "gpu1@%h"]
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _answering(names: list[str]) -> bool:
     replies = app.control.ping(destination=names, timeout=1)
     return {name for reply in replies for name in reply} == set(names)
 
 
 def _live_children(pid: int) -> list[int]:
-    return [child for child in _children(pid) if not _zombie(child)]
+    return [child for child in children(pid) if not _zombie(child)]
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -142,13 +131,13 @@ def test_real_workers_answer_per_gpu_and_stop_on_sigterm(tmp_path):
         check = [sys.executable, str(SCRIPT), "--check", "--timeout", "1"]
         answered = subprocess.run(check, cwd=REPO, env=env, capture_output=True, text=True)
         assert answered.returncode == 0 and "2 answered" in answered.stdout, answered.stderr
-        workers = {_environ(pid)["CUDA_VISIBLE_DEVICES"]: pid for pid in _children(launcher.pid)}
+        workers = {_environ(pid)["CUDA_VISIBLE_DEVICES"]: pid for pid in children(launcher.pid)}
         assert sorted(workers) == ["0", "3"]
 
         # A worker that dies is started again; the other one is left alone.
         os.kill(workers["3"], signal.SIGKILL)
-        wait_for(lambda: workers["3"] not in _children(launcher.pid) and _answering(names), 60, "a new gpu3", log)
-        assert workers["0"] in _children(launcher.pid)
+        wait_for(lambda: workers["3"] not in children(launcher.pid) and _answering(names), 60, "a new gpu3", log)
+        assert workers["0"] in children(launcher.pid)
         workers = {_environ(pid)["CUDA_VISIBLE_DEVICES"]: pid for pid in _live_children(launcher.pid)}
         assert sorted(workers) == ["0", "3"]
         workers = list(workers.values())
@@ -161,7 +150,7 @@ def test_real_workers_answer_per_gpu_and_stop_on_sigterm(tmp_path):
         if launcher.poll() is None:
             launcher.kill()
             launcher.wait()
-        for pid in _children(launcher.pid):
+        for pid in children(launcher.pid):
             os.kill(pid, signal.SIGKILL)
 
 

@@ -20,6 +20,19 @@ if TYPE_CHECKING:
     from webapp.runs.models import TrainingRun
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (zombies included), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def queued_messages(client: redis.Redis, queue: str) -> int:
     return int(client.llen(f"{os.environ['CELERY_KEY_PREFIX']}{queue}"))
 
