@@ -697,8 +697,10 @@ def main(argv: list[str] | None = None) -> int:
         rate = judged / window
         errors = stats.errors
         answers = [s * 1000 for at, s in stats.latencies["answer"] if start <= at <= end]
-        states = [s * 1000 for at, s in stats.latencies["state"] if start <= at <= end]
-        p99 = max(percentile(answers, 99), percentile(states, 99)) if answers and states else math.inf
+        # The next item is the state's request, and in task.js's flow also its image (the state came with the answer).
+        kinds = ("state", "image") if args.flow == "browser" else ("state",)
+        nexts = [s * 1000 for kind in kinds for at, s in stats.latencies[kind] if start <= at <= end]
+        p99 = max(percentile(answers, 99), percentile(nexts, 99)) if answers and nexts else math.inf
         print(f"annotation load: {args.annotators} simulated annotators, flow {args.flow}, {args.duration:.0f} s")
         print(f"  ({args.warmup:.0f} s warm-up left out of the figures below: measured over {window:.0f} s)")
         print(
