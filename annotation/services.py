@@ -613,7 +613,9 @@ class Progress:
     item: Shown | None
 
 
-def _hot_sql() -> dict[str, str]:
+@functools.cache
+def _statements(vendor: str) -> dict[str, str]:
+    """The statements for this database vendor (the lock's clause depends on its features)."""
     names = {
         "assignment": Assignment._meta.db_table,
         "item": AssignmentItem._meta.db_table,
@@ -638,11 +640,10 @@ def _hot_sql() -> dict[str, str]:
         # and block give the phase's size: a phase is appended whole and answered last (see _progress). By
         # position, not by looking for unanswered items, which took longer the further an assignment was.
         "ahead": (
-            f"SELECT 0, {columns}, CASE WHEN ai.served_at IS NULL THEN 0 ELSE 1 END, "
-            "(SELECT si.truth_real FROM {study_item} si WHERE si.id = ai.item_id), "
-            "(SELECT si.purpose FROM {study_item} si WHERE si.id = ai.item_id), "
+            f"SELECT 0, {columns}, CASE WHEN ai.served_at IS NULL THEN 0 ELSE 1 END, si.truth_real, si.purpose, "
             "(SELECT COUNT(*) FROM {judgment} j WHERE j.assignment_item_id = ai.id) "
-            "FROM {item} ai WHERE ai.assignment_id = %s AND ai.position BETWEEN %s AND %s "
+            "FROM {item} ai JOIN {study_item} si ON si.id = ai.item_id "
+            "WHERE ai.assignment_id = %s AND ai.position BETWEEN %s AND %s "
             f"UNION ALL SELECT 1, last.* FROM (SELECT {columns}, 0, 1 = 0, '', 0 FROM {{item}} ai "
             "WHERE ai.assignment_id = %s ORDER BY ai.position DESC LIMIT 1) last"
         ),
@@ -663,11 +664,6 @@ def _hot_sql() -> dict[str, str]:
         ),
     }
     return {name: statement.format(**names) for name, statement in statements.items()}
-
-
-@functools.cache
-def _statements(vendor: str) -> dict[str, str]:
-    return _hot_sql()
 
 
 # Statements PostgreSQL plans once per connection rather than at every request: planning took longer than
@@ -836,8 +832,6 @@ def record_judgment(assignment: Assignment, item_token: str, *, answer_real: boo
     """Store the annotator's answer to their current item, once. Refused: an item not in this assignment (404),
     not the current one or already answered (409), an answer faster than the pace allows (429). The caller's
     ``assignment`` is brought up to date with what the answer moved (stage, staircase, last activity)."""
-    if not 0 <= response_ms <= MAX_RESPONSE_MS:
-        raise Refused("The response time is out of range.", 400)
     outcome, _, moved = _record(assignment.token, item_token, answer_real, response_ms)
     for name in ("stage", "exposure_ms", "active_at", "finished_at", "answered"):
         setattr(assignment, name, getattr(moved, name))

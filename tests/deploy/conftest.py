@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from deploy_support import REPO, free_port, request, unit_command, wait_for
+from deploy_support import REPO, answers, free_port, unit_command, wait_for
 
 
 @dataclass
@@ -44,7 +44,7 @@ def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             )
         server = Server(port, proc, log)
         servers.append(server)
-        wait_for(lambda: _answers(port) or proc.poll() is not None, 90, "gunicorn to answer", log)
+        wait_for(lambda: answers(port) or proc.poll() is not None, 90, "gunicorn to answer", log)
         assert proc.poll() is None, f"gunicorn exited:\n{log.read_text()}"
         return server
 
@@ -57,11 +57,3 @@ def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         except subprocess.TimeoutExpired:
             os.killpg(server.proc.pid, signal.SIGKILL)
             server.proc.wait(timeout=30)
-
-
-def _answers(port: int) -> bool:
-    try:
-        request(port, "/health/")
-    except OSError:
-        return False
-    return True

@@ -121,6 +121,15 @@ class Response:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
+def answers(port: int, path: str = "/health/") -> bool:
+    """Whether something serves HTTP on the port (any status)."""
+    try:
+        request(port, path)
+    except OSError:
+        return False
+    return True
+
+
 def request(port: int, path: str, method: str = "GET", headers: dict[str, str] | None = None) -> Response:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:

@@ -15,6 +15,7 @@ from annotation_factories import open_study, start
 from deploy_support import (
     DEPLOY,
     REPO,
+    answers,
     database_url_for_tests,
     free_port,
     production_environment,
@@ -83,7 +84,7 @@ def nginx(tmp_path):
         log = prefix / "stderr.log"
         with log.open("wb") as out:
             procs.append(subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], stderr=out))
-        wait_for(lambda: _listening(port) or procs[-1].poll() is not None, 20, "nginx to listen", log)
+        wait_for(lambda: answers(port, "/nothing-here") or procs[-1].poll() is not None, 20, "nginx to listen", log)
         assert procs[-1].poll() is None, log.read_text() + (prefix / "error.log").read_text()
         return port
 
@@ -91,14 +92,6 @@ def nginx(tmp_path):
     for proc in procs:
         proc.terminate()
         proc.wait(timeout=20)
-
-
-def _listening(port: int) -> bool:
-    try:
-        request(port, "/nothing-here")
-    except OSError:
-        return False
-    return True
 
 
 def test_study_images_and_static_files_through_nginx(gunicorn, nginx, tmp_path, settings):
