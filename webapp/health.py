@@ -129,10 +129,10 @@ def health(request: HttpRequest) -> HttpResponse:
 
 
 def _is_staff(request: HttpRequest) -> bool:
-    from django.contrib.auth import get_user
+    from webapp.staff.middleware import verified_user
 
     try:
-        return bool(get_user(request).is_staff)
+        return bool(verified_user(request).is_staff)
     except Exception:
         return False
 

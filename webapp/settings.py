@@ -8,6 +8,8 @@ rather than signing sessions with a known key. A malformed value names its varia
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -135,12 +137,18 @@ DATABASES = {"default": _database(os.environ.get("DATABASE_URL"), DATA_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the project's site (webapp.staff.site): the second factor and the configurable path.
+    "webapp.staff.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "webapp.staff",
     "webapp.runs",
     "annotation",
 ]
@@ -153,8 +161,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # With DJANGO_STAFF_2FA, a login without its second factor is no login at all, on every page.
+    "webapp.staff.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a locked-out login into its 429 page; it looks at nothing else (annotators' pages pass untouched).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -183,6 +195,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Axes first: a locked-out account or address is refused before its password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -302,3 +316,41 @@ ANNOTATION_RESERVATION_MINUTES = _env_number("ANNOTATION_RESERVATION_MINUTES", 1
 # Reverse proxies in front of the web process (deploy/nginx: 1): the client's address is that many entries
 # from the right of X-Forwarded-For. 0 trusts no header and uses the connection's address.
 ANNOTATION_PROXY_COUNT = _env_number("ANNOTATION_PROXY_COUNT", 0, int)
+
+# --- Staff accounts: the admin and the dashboard on a public host (deploy/README.md, "Security") -------------
+_PUBLIC_PREFIXES = {"s", "studies", "runs", "static", "health"}
+
+
+def _admin_path(raw: str) -> str:
+    path = raw.strip().strip("/")
+    if not re.fullmatch(r"[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*", path):
+        raise ImproperlyConfigured(f"DJANGO_ADMIN_PATH={raw!r}: expected a URL path such as admin/ or lab-staff/")
+    if path.split("/")[0] in _PUBLIC_PREFIXES:
+        raise ImproperlyConfigured(f"DJANGO_ADMIN_PATH={raw!r}: /{path.split('/')[0]}/ is the site's own")
+    return path + "/"
+
+
+ADMIN_PATH = _admin_path(os.environ.get("DJANGO_ADMIN_PATH", "admin/"))
+# Staff log in with a password and a code of their authenticator app (or a recovery code): webapp/staff.
+STAFF_2FA = _env_bool("DJANGO_STAFF_2FA", False)
+OTP_TOTP_ISSUER = "Visual Turing Lab"
+# Annotators' sessions (an invitation link's visitor resumes by theirs: annotation.views) last Django's two weeks; a
+# staff login lasts this long without a request that changes its session. A password change ends every other
+# session of its user (Django's session hash).
+SESSION_COOKIE_AGE = 14 * 24 * 3600
+STAFF_SESSION_SECONDS = int(60 * _env_number("DJANGO_STAFF_SESSION_MINUTES", 480, minimum=1))
+if STAFF_SESSION_SECONDS >= SESSION_COOKIE_AGE:
+    raise ImproperlyConfigured("DJANGO_STAFF_SESSION_MINUTES must be shorter than annotators' sessions (two weeks)")
+
+# Failed logins (django-axes): this many failures lock the account (whatever the address) and, apart, the address
+# (whatever the account), each for the cool-off after its last failure; 0 minutes: until a superuser unlocks it.
+AXES_FAILURE_LIMIT = _env_number("DJANGO_LOGIN_FAILURE_LIMIT", 20, int, minimum=1)
+_cool_off = _env_number("DJANGO_LOGIN_COOLOFF_MINUTES", 30)
+AXES_COOLOFF_TIME = timedelta(minutes=_cool_off) if _cool_off else None
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The address the annotators' limit counts: the connection's, or the one ANNOTATION_PROXY_COUNT proxies vouch for.
+AXES_CLIENT_IP_CALLABLE = "annotation.ratelimit.client_address"
+# Every failure with its address, username and time, in the admin beside the lockouts.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Masked, as the password is, in the posts axes keeps; its log lines name the account and the address.
+AXES_SENSITIVE_PARAMETERS = ["otp_token"]

@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from axes.utils import reset as reset_lockouts
 from django.contrib.auth import get_user_model
 
 from webapp.runs import engine, services
@@ -26,12 +27,14 @@ class DemoAccount:
 
 
 def ensure_admin(username: str = "admin", password: str | None = None) -> DemoAccount:
-    """A superuser with a password that is printed once: a demo has no other way to hand it over."""
+    """A superuser with a password that is printed once: a demo has no other way to hand it over. Its lockout for
+    failed logins, if any, goes with the old password."""
     password = password or secrets.token_urlsafe(12)
     user, created = get_user_model().objects.get_or_create(username=username)
     user.is_staff = user.is_superuser = True
     user.set_password(password)
     user.save()
+    reset_lockouts(username=username)
     return DemoAccount(user, password, created)
 
 

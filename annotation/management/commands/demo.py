@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
 
 from annotation.management.commands.demo_study import add_study_arguments, ensure_study
 from webapp.runs import demo, services
@@ -57,7 +58,9 @@ class Command(BaseCommand):
             self._wait_for(run, worker, log)
             ensure_study(self, options)
             host = options["host"]
-            self.stdout.write(f"dashboard: http://{host}/runs/{run.pk}/  (admin: http://{host}/admin/)")
+            self.stdout.write(
+                f"dashboard: http://{host}/runs/{run.pk}/  (admin: http://{host}{reverse('admin:index')})"
+            )
             if not options["no_serve"]:
                 self.stdout.write("serving the site; Ctrl-C stops it and the worker")
                 call_command("runserver", host, use_reloader=False)

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
 
 from webapp.runs import demo, services
 
@@ -41,7 +42,7 @@ class Command(BaseCommand):
                     *account_lines(account),
                     f"demo run #{run.pk} {'queued' if queued else f'already there ({run.status})'}: "
                     f"{run.total_steps} steps of {run.recipe} on {run.dataset}",
-                    f"dashboard: http://{host}/runs/{run.pk}/  (admin: http://{host}/admin/)",
+                    f"dashboard: http://{host}/runs/{run.pk}/  (admin: http://{host}{reverse('admin:index')})",
                     "",
                     f"Start a worker (it trains the run; tasks travel through {broker}):",
                     "  .venv/bin/celery -A webapp worker -Q gpu,cpu --concurrency 2 --prefetch-multiplier 1 "
