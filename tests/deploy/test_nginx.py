@@ -156,3 +156,24 @@ def test_study_images_and_static_files_through_nginx(gunicorn, nginx, tmp_path, 
     assert script.status == 200 and script.body == (static_root / hashed).read_bytes()
     assert script.header("Cache-Control") == "public, max-age=31536000, immutable"
     assert "javascript" in script.header("Content-Type")
+
+
+def test_nginx_rate_limits_the_login_and_the_annotators_pages(nginx, tmp_path):
+    """limit_req per address, answered by nginx itself: the upstream here is a closed port, so a request let through
+    answers 502 and a limited one 429. The login is limited wherever DJANGO_ADMIN_PATH puts it; other pages are not."""
+    port = nginx(free_port(), tmp_path / "static")
+
+    def statuses(path: str, n: int) -> list[int]:
+        return [request(port, path).status for _ in range(n)]
+
+    login = statuses("/admin/login/?next=/runs/", 30)
+    assert login[:21] == [502] * 21, "a burst of 20 past the first goes through"
+    assert login[-5:] == [429] * 5, login
+    assert statuses("/lab-staff/login/", 1) == [429], "one budget for any admin path"
+    assert set(statuses("/runs/", 50)) == {502}, "the dashboard is not limited"
+
+    token = "a" * 22
+    api = statuses(f"/s/a/{token}/state", 160)
+    assert api[:101] == [502] * 101, "an annotator's pace, a reload and the images pass"
+    assert api[-5:] == [429] * 5, api
+    assert statuses(f"/s/i/{token}", 1) == [429], "one budget for the annotators' pages"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import factory
@@ -43,6 +44,18 @@ class StaffFactory(UserFactory):
     username = factory.Sequence(lambda n: f"researcher{n}")
     is_staff = True
     is_superuser = True
+
+
+def authenticator_code(user: Any) -> str:
+    """The code the user's authenticator app shows now, or the next step's when this step's was used (django-otp
+    accepts each step once, and one step either side)."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.get(user=user)
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = max(time.time(), (device.last_t + 1) * device.step + device.t0)
+    return str(totp.token()).zfill(device.digits)
 
 
 class TrainingRunFactory(DjangoModelFactory):

@@ -21,9 +21,8 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from run_factories import StaffFactory
+from run_factories import StaffFactory, authenticator_code
 
 from webapp.staff import devices
 
@@ -69,14 +68,6 @@ def logged_in(client: Client) -> bool:
     response = client.get(reverse("runs:list"))
     assert response.status_code in (200, 302)
     return response.status_code == 200
-
-
-def app_code(user: Any) -> str:
-    """The authenticator app's code now, or the next step's when this step's was used (each is accepted once)."""
-    device = TOTPDevice.objects.get(user=user)
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = max(time.time(), (device.last_t + 1) * device.step + device.t0)
-    return str(totp.token()).zfill(device.digits)
 
 
 def fail(client: Client, username: str, times: int, address: str = ATTACKER) -> list[int]:
@@ -144,7 +135,7 @@ def test_wrong_codes_count_as_failed_logins(client, two_factor):
     statuses = [log_in(client, target.username, code="000000", address=ATTACKER).status_code for _ in range(LIMIT)]
     assert statuses == [200] * (LIMIT - 1) + [429]
     assert not logged_in(client)
-    assert log_in(Client(), target.username, code=app_code(target), address=ELSEWHERE).status_code == 429
+    assert log_in(Client(), target.username, code=authenticator_code(target), address=ELSEWHERE).status_code == 429
 
 
 def staff_page_urls() -> list[str]:
@@ -198,7 +189,7 @@ def test_a_staff_login_without_its_second_factor_reaches_no_staff_page(client, t
     assert "names" not in client.get("/health/").json()["workers"], "nor /health/'s staff details"
 
     verified = Client()
-    assert log_in(verified, staff.username, code=app_code(staff)).status_code == 302
+    assert log_in(verified, staff.username, code=authenticator_code(staff)).status_code == 302
     for url in urls:
         status = verified.get(url).status_code
         # 404: there is no run or study #1, the view itself answered; 286: htmx's "stop polling" of an idle table.
@@ -231,7 +222,7 @@ def test_the_command_enrols_and_resets_a_lost_phone(two_factor):
         call_command("staff_2fa", "enrol", staff.username, stdout=io.StringIO())
 
     phone = Client()
-    assert log_in(phone, staff.username, code=app_code(staff)).status_code == 302 and logged_in(phone)
+    assert log_in(phone, staff.username, code=authenticator_code(staff)).status_code == 302 and logged_in(phone)
     old_device = TOTPDevice.objects.get(user=staff)
 
     out = io.StringIO()
@@ -241,7 +232,7 @@ def test_the_command_enrols_and_resets_a_lost_phone(two_factor):
     assert log_in(Client(), staff.username, code=old_code).status_code == 200, "the old recovery codes are void"
     time.sleep(1.1)
     new_phone = Client()
-    assert log_in(new_phone, staff.username, code=app_code(staff)).status_code == 302 and logged_in(new_phone)
+    assert log_in(new_phone, staff.username, code=authenticator_code(staff)).status_code == 302 and logged_in(new_phone)
 
     status = io.StringIO()
     call_command("staff_2fa", "status", stdout=status)
