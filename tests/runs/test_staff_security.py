@@ -195,6 +195,9 @@ def test_a_staff_login_without_its_second_factor_reaches_no_staff_page(client, t
         # 404: there is no run or study #1, the view itself answered; 286: htmx's "stop polling" of an idle table.
         assert status in (200, 286, 404), f"{url}: {status}"
     assert verified.get(reverse("admin:index")).status_code == 200 and logged_in(verified)
+    device = TOTPDevice.objects.get(user=staff)
+    qr = verified.get(reverse("admin:otp_totp_totpdevice_qrcode", args=[device.pk]))
+    assert qr.status_code == 200 and qr["Content-Type"].startswith("image/svg"), "enrolment from the admin"
 
 
 def test_a_recovery_code_works_once(two_factor):
