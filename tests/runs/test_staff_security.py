@@ -293,3 +293,15 @@ def test_the_admin_path_is_configurable(value, error):
         assert result.stdout.split() == ["/lab-staff/login/", "no", "/admin/"]
     else:
         assert result.returncode != 0 and error in result.stderr, result.stderr
+
+
+def test_the_demo_admin_logs_in_with_its_printed_password_even_after_a_lockout(client, behind_nginx):
+    """The demo keeps the second factor off; a new demo password also lifts a lock left on its account."""
+    from webapp.runs.demo import ensure_admin
+
+    assert not django_settings.STAFF_2FA
+    account = ensure_admin(password="first-demo-password")
+    assert fail(client, account.user.username, LIMIT, address=RESEARCHER)[-1] == 429
+    account = ensure_admin(password="second-demo-password")
+    demo = Client()
+    assert log_in(demo, "admin", "second-demo-password").status_code == 302 and logged_in(demo)
