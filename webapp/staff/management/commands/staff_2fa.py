@@ -8,6 +8,7 @@ staff_2fa codes USERNAME      new recovery codes (the old ones void); the app's 
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import segno
@@ -41,7 +42,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{user.get_username()}: add this key to an authenticator app (Google Authenticator, ...)")
         if not options["no_qr"]:
-            segno.make(enrolment.config_url, error="m").terminal(out=self.stdout, compact=True)
+            # Drawn for a terminal of light text on a dark background (segno's compact mode): in one write, as
+            # Django's output wrapper would end each of segno's pieces with a line break of its own.
+            drawing = io.StringIO()
+            segno.make(enrolment.config_url, error="m").terminal(out=drawing, compact=True)
+            self.stdout.write(drawing.getvalue(), ending="")
         self.stdout.write(f"key: {enrolment.secret}\nURI: {enrolment.config_url}")
         self._codes(enrolment.recovery_codes)
         if action == "reset":
