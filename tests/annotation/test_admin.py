@@ -117,11 +117,11 @@ def test_attention_checks_are_added_from_the_study_and_listed(staff_client):
     assert listing.count(reverse("annotation:item_image", args=[AttentionItem.objects.first().pk])) == 1
 
 
-def test_edits_after_opening_are_limited_to_the_name(staff_client):
+def test_edits_after_opening_are_limited_to_the_name_and_sharing(staff_client):
     study = open_study(items_per_assignment=4)
     page = staff_client.get(reverse("admin:annotation_study_change", args=[study.pk]))
     form = page.context["adminform"].form
-    assert list(form.fields) == ["name"]
+    assert list(form.fields) == ["name", "shared_with"]
     assert study.entry_path in page.content.decode()
 
 
