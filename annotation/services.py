@@ -17,12 +17,12 @@ from __future__ import annotations
 import functools
 import random
 import re
-import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -229,12 +229,13 @@ def add_attention_items(study: Study, pool: ImagePool, files: Sequence[str] = ()
         already = sorted(set(files) & taken)
         if already:
             raise ServiceError(f"{', '.join(already[:5])}: already in study #{study.pk}")
-        _check_encoding(study, [images.image_path(pool, name) for name in files])
         truth = pool.kind == ImagePool.Kind.REAL
-        StudyItem.objects.bulk_create(
+        added = StudyItem.objects.bulk_create(
             StudyItem(study=study, pool=pool, file=name, truth_real=truth, purpose=StudyItem.Purpose.ATTENTION)
             for name in files
         )
+        if study.status == Study.Status.OPEN:
+            _encode(study, added)  # a draft's images are all encoded when it opens
     return len(files)
 
 
@@ -256,13 +257,14 @@ def _manifest(pool: ImagePool) -> list[images.PoolImage]:
         raise ServiceError(str(exc)) from None
 
 
-def _check_encoding(study: Study, paths: list[Any]) -> None:
-    """Refuse images encoded unlike each other or unlike those the study has already."""
-    existing = StudyItem.objects.filter(study=study).select_related("pool").first()
-    if existing is not None:
-        paths = [images.image_path(existing.pool, existing.file), *paths]
+def _encode(study: Study, items: Sequence[StudyItem]) -> None:
+    """Write the study's copy of each item's image with the one encoder (images.encode_study_images), in the mode
+    of the images it serves already, if any."""
+    served = StudyItem.objects.filter(study=study).exclude(pk__in=[item.pk for item in items]).first()
     try:
-        images.check_uniform(paths)
+        mode = images.study_mode(study.public_id, served.pk) if served is not None else None
+        sources = [images.Source(item.pk, images.image_path(item.pool, item.file), str(item.pool)) for item in items]
+        images.encode_study_images(study.public_id, sources, mode=mode)
     except images.ImageError as exc:
         raise ServiceError(str(exc)) from None
 
@@ -349,8 +351,8 @@ def _build_items(study: Study) -> None:
         for pool_id, chosen in groups.items()
         for image in chosen
     ]
-    _check_encoding(study, [images.image_path(row.pool, row.file) for row in rows])
     StudyItem.objects.bulk_create(rows, batch_size=2000)
+    _encode(study, list(StudyItem.objects.filter(study=study).select_related("pool")))
 
 
 def _quotas(study: Study, pools: Sequence[StudyPool]) -> dict[StudyPool, int]:
@@ -680,7 +682,6 @@ def _statements(vendor: str) -> dict[str, str]:
         "judgment": Judgment._meta.db_table,
         "study": Study._meta.db_table,
         "annotator": Annotator._meta.db_table,
-        "pool": ImagePool._meta.db_table,
     }
     assignment = (
         "SELECT a.id, a.stage, a.exposure_ms, a.active_at, a.finished_at, a.answered, s.protocol, n.feedback "
@@ -716,8 +717,8 @@ def _statements(vendor: str) -> dict[str, str]:
         "serve": "UPDATE {item} SET served_at = %s, exposure_ms = %s WHERE id = %s AND served_at IS NULL",
         "served": "SELECT exposure_ms FROM {item} WHERE id = %s",
         "image": (
-            "SELECT p.path, p.uid, si.file FROM {item} ai JOIN {study_item} si ON si.id = ai.item_id "
-            "JOIN {pool} p ON p.id = si.pool_id WHERE ai.token = %s AND ai.served_at IS NOT NULL"
+            "SELECT s.public_id, ai.item_id FROM {item} ai JOIN {study_item} si ON si.id = ai.item_id "
+            "JOIN {study} s ON s.id = si.study_id WHERE ai.token = %s AND ai.served_at IS NOT NULL"
         ),
     }
     return {name: statement.format(**names) for name, statement in statements.items()}
@@ -1044,15 +1045,14 @@ def _advance(
     )
 
 
-def image_file(token: str) -> tuple[ImagePool, str] | None:
-    """The pool and file of a served image by its token (None: no such image, or not served yet)."""
+def image_file(token: str) -> Path | None:
+    """The study's copy of a served image by its token (None: no such image, or not served yet)."""
     with connection.cursor() as cursor:
         _run(cursor, "image", [token])
         row = cursor.fetchone()
     if row is None:
         return None
-    path, uid, file = row
-    return ImagePool(path=path, uid=uid if isinstance(uid, uuid.UUID) else uuid.UUID(uid)), file
+    return images.study_image_path(*row)
 
 
 def _end_qualification(assignment: Assignment, now: Any) -> None:

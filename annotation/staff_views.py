@@ -62,9 +62,11 @@ def export_summary(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 def item_image(request: HttpRequest, pk: int) -> HttpResponse:
     """An item's image for researchers (choosing attention checks), through the annotators' response."""
     item = get_object_or_404(
-        StudyItem.objects.select_related("pool").filter(study__in=visible_studies(request.user)), pk=pk
+        StudyItem.objects.select_related("pool", "study").filter(study__in=visible_studies(request.user)), pk=pk
     )
     try:
-        return images.image_response(images.image_path(item.pool, item.file))
+        served = images.study_image_path(item.study.public_id, item.pk)
+        # A draft's images are encoded when it opens: until then, the pool's file as it is.
+        return images.image_response(served if served.is_file() else images.image_path(item.pool, item.file))
     except (images.ImageError, OSError):
         raise Http404("image not found") from None

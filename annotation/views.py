@@ -377,6 +377,6 @@ def image(request: HttpRequest, token: str) -> HttpResponse:
     if found is None:
         raise Http404("image not found")
     try:
-        return images.image_response(images.image_path(*found))
+        return images.image_response(found)
     except (images.ImageError, OSError):
         raise Http404("image not found") from None

@@ -84,8 +84,8 @@ def test_real_and_generated_images_are_served_alike(client):
     layouts = set()
     for group in responses.values():
         for response, item in group:
-            assert response.content == images.image_path(item.item.pool, item.item.file).read_bytes()
-            path = Path(images.image_path(item.item.pool, item.item.file))
+            path = images.study_image_path(item.item.study.public_id, item.item_id)
+            assert response.content == path.read_bytes()
             layouts.add(images.png_layout(path))
     assert len(layouts) == 1, "real and generated images must share one encoding"
     (layout,) = layouts
