@@ -636,7 +636,7 @@ class _Assignment(NamedTuple):
 
 
 class _Item(NamedTuple):
-    """An assigned item, with its study item's truth and purpose (never sent to the browser)."""
+    """An assigned item, with its study item's truth (never sent to the browser)."""
 
     id: int
     token: str
@@ -647,7 +647,6 @@ class _Item(NamedTuple):
     exposure_ms: int | None
     served: bool
     truth_real: bool
-    purpose: str
 
 
 @dataclass(frozen=True)
@@ -698,11 +697,11 @@ def _statements(vendor: str) -> dict[str, str]:
         # and block give the phase's size: a phase is appended whole and answered last (see _progress). By
         # position, not by looking for unanswered items, which took longer the further an assignment was.
         "ahead": (
-            f"SELECT 0, {columns}, CASE WHEN ai.served_at IS NULL THEN 0 ELSE 1 END, si.truth_real, si.purpose, "
+            f"SELECT 0, {columns}, CASE WHEN ai.served_at IS NULL THEN 0 ELSE 1 END, si.truth_real, "
             "(SELECT COUNT(*) FROM {judgment} j WHERE j.assignment_item_id = ai.id) "
             "FROM {item} ai JOIN {study_item} si ON si.id = ai.item_id "
             "WHERE ai.assignment_id = %s AND ai.position BETWEEN %s AND %s "
-            f"UNION ALL SELECT 1, last.* FROM (SELECT {columns}, 0, 1 = 0, '', 0 FROM {{item}} ai "
+            f"UNION ALL SELECT 1, last.* FROM (SELECT {columns}, 0, 1 = 0, 0 FROM {{item}} ai "
             "WHERE ai.assignment_id = %s ORDER BY ai.position DESC LIMIT 1) last"
         ),
         "judge": (
@@ -776,15 +775,15 @@ def _ahead(cursor: Any, assignment: _Assignment) -> tuple[list[_Item], _Item | N
         _run(cursor, "ahead", [assignment.id, start, start + 2, assignment.id])
         rows = cursor.fetchall()
         read = 0
-        for kind, pk, token, position, phase, trial, block, exposure, served, truth, purpose, judged in rows:
+        for kind, pk, token, position, phase, trial, block, exposure, served, truth, judged in rows:
             if kind == 1:
-                last = _Item(pk, token, position, phase, trial, block, exposure, False, False, purpose)
+                last = _Item(pk, token, position, phase, trial, block, exposure, False, False)
                 continue
             read += 1
             start = max(start, position + 1)
             if not judged:
                 served, truth = bool(served), bool(truth)
-                ahead.append(_Item(pk, token, position, phase, trial, block, exposure, served, truth, purpose))
+                ahead.append(_Item(pk, token, position, phase, trial, block, exposure, served, truth))
         # Only a count of answers behind (a caller's old copy of the assignment, or answers that came in meanwhile)
         # reads on; the sequence's end stops it.
         if len(ahead) >= 2 or read < 3:
@@ -1025,8 +1024,10 @@ def _advance(
     """After an answer: move the staircase, and end the phase when its last item is answered. Items are answered
     in order and a sequence's phases follow each other, so the phase ends unless the next item is of it."""
     exposure_ms, stage, finished_at = assignment.exposure_ms, assignment.stage, assignment.finished_at
-    if item.phase == AssignmentItem.Phase.TEST and item.purpose == StudyItem.Purpose.TEST:
-        # Attention checks are obvious: they would pull the staircase down without measuring anything.
+    if item.phase == AssignmentItem.Phase.TEST:
+        # Attention checks step the staircase like any image: with feedback on, an exposure left as it was after an
+        # answer would tell that the image was a check. Being easy, checks making a share c of the trials move the
+        # staircase's target on the other images from 75% right to 0.75 - c / (4 (1 - c)): 74.2% with 5 in 155.
         exposure_ms = get_protocol(assignment.protocol).next_exposure(exposure_ms, correct)
     remaining = following is not None and following.phase == item.phase
     if not remaining and item.phase == AssignmentItem.Phase.QUALIFICATION:
