@@ -859,7 +859,19 @@ def current_state(token: str) -> Progress:
     """The state of the assignment whose token this is, its current item served (fixing its exposure).
     ``Assignment.DoesNotExist`` when no assignment has the token."""
     with connection.cursor() as cursor:
-        return _progress(cursor, _fetch_assignment(cursor, token))
+        assignment = _fetch_assignment(cursor, token)
+        if _lapsed(assignment):
+            # Back after the reservation lapsed: the sequence is repaired before an image is shown.
+            with transaction.atomic():
+                assignment = _fetch_assignment(cursor, token, lock=True)
+                if _lapsed(assignment):
+                    _reclaim(assignment.id, timezone.now())
+                    assignment = _fetch_assignment(cursor, token)
+        return _progress(cursor, assignment)
+
+
+def _lapsed(assignment: _Assignment) -> bool:
+    return assignment.stage == Assignment.Stage.TEST and assignment.active_at < reservation_cutoff()
 
 
 def next_item(assignment: Assignment) -> AssignmentItem | None:
@@ -911,7 +923,7 @@ def _record(token: str, item_token: str, answer_real: bool, response_ms: int) ->
         now = timezone.now()
         if now - locked.active_at < timedelta(milliseconds=settings.ANNOTATION_MIN_ANSWER_MS):
             raise Refused("Too fast: wait a moment before answering.", 429)
-        if locked.stage == Assignment.Stage.TEST and locked.active_at < reservation_cutoff():
+        if _lapsed(locked):
             # Rare: back after the reservation lapsed, so others may have taken these images meanwhile.
             displaced = item_token in _reclaim(locked.id, now)
         if not displaced:
