@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from annotation import services
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, StudyItem
-from annotation.progress import study_progress
 
 pytestmark = pytest.mark.django_db
 
@@ -154,6 +153,8 @@ def test_arms_balance_over_annotators_who_take_part_not_those_who_left_at_zero()
 
 
 def test_progress_counts_judgments_of_wanted_and_annotators_per_arm(staff_client):
+    from annotation.progress import study_progress
+
     study = open_study(feedback="randomised", items_per_assignment=4, judgments_per_item=2)
     done, busy = start(study, "done"), start(study, "busy")
     answer_all(done)
@@ -222,8 +223,8 @@ def test_concurrent_crowd_never_overfills_and_stores_every_acknowledged_answer_o
         while time.monotonic() < deadline:
             annotator(Client(), rng, f"p{index}-{n}")
             n += 1
-            if not study_progress(study).collected < study_progress(study).wanted:
-                return
+            if Judgment.objects.filter(assignment_item__phase="test").count() >= 100:
+                return  # every image has its judgments
 
     run_threads(crowd, 10)
     counts = judged(study)

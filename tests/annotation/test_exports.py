@@ -43,7 +43,11 @@ def test_spreadsheet_safe_neutralises_formulas_and_leaves_numbers(cell, written)
 
 def hostile_study() -> Any:
     real = foreign_pool(
-        "hostile-names", "real", 40, names=[f"{HOSTILE[i % len(HOSTILE)]}{i}.png".replace("/", "") for i in range(40)]
+        "hostile-names",
+        "real",
+        40,
+        names=[f"{HOSTILE[i % len(HOSTILE)]}{i}.png".replace("/", "") for i in range(40)],
+        engine=True,
     )
     fake = ImagePoolFactory(kind="generated")
     study = services.create_study(
