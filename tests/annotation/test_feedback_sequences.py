@@ -11,42 +11,20 @@ from annotation_factories import ImagePoolFactory, answer_all, open_study, start
 
 from annotation import services
 from annotation.models import Assignment
-from annotation.protocols.sequence import apportion, arrange, counting_guesses, independent_counts, shuffle_blocks
+from annotation.protocols.sequence import independent_counts
 from annotation.stats import next_exposure
-
-N_SEQUENCES = 4000
-LENGTH = 100
+from bench.feedback_counting import fixed_split, independent, observer_accuracy
 
 
-def observer_accuracy(draw) -> float:
-    """The counting observer's share right over many sequences of 100 with real pools 0 and generated pool 1,
-    half real, as ``draw(strata, rng) -> blocks`` orders them."""
-    rng = random.Random(7)
-    right = total = 0
-    for _ in range(N_SEQUENCES):
-        real, generated = list(range(0, 1000)), list(range(1000, 2000))
-        blocks = draw([real, generated], rng)
-        truths = [item < 1000 for block in blocks for item in block]
-        guesses = counting_guesses(truths, [len(block) for block in blocks], 0.5)
-        right += sum(g == t for g, t in zip(guesses, truths, strict=True))
-        total += len(truths)
+def accuracy(draw, **kwargs) -> float:
+    right, total = observer_accuracy(draw, length=100, real_fraction=0.5, block_size=None, sequences=4000, **kwargs)
     return right / total
-
-
-def fixed_split(strata, rng):
-    counts = apportion(LENGTH, [1, 1])
-    return arrange([stratum[:n] for stratum, n in zip(strata, counts, strict=True)], None, [], rng)
-
-
-def independent(strata, rng):
-    counts = independent_counts(LENGTH, [1, 1], rng)
-    return shuffle_blocks([stratum[:n] for stratum, n in zip(strata, counts, strict=True)], None, [], rng)
 
 
 def test_counting_revealed_truths_beats_chance_against_a_fixed_split_only():
     # 400,000 guesses: chance's standard error is 0.0008, so 0.5 + 0.004 is five of them.
-    assert observer_accuracy(fixed_split) > 0.55
-    assert abs(observer_accuracy(independent) - 0.5) < 0.004
+    assert accuracy(fixed_split) > 0.55
+    assert abs(accuracy(independent) - 0.5) < 0.004
 
 
 def test_independent_counts_are_a_multinomial_draw():
