@@ -6,10 +6,16 @@ for the researcher. Annotators' verbs (start_assignment, next_item and current_s
 answer, finish_assignment) raise ``Refused`` with a message for the annotator and an HTTP status; the task
 page's API runs current_state, answer and image_file, a few statements each (see "The annotator's hot path").
 
-Two locks keep the numbers right. Drawing a sequence locks the study's row, so that two annotators
-starting together cannot both take the last image an item needs. Answering locks the assignment's row,
-so that a double submit is answered in turn: the second finds the item answered and is refused, and the
-judgment's primary key (the assignment item) refuses it again should anything get past the lock.
+Two locks keep the numbers right. Every draw (a start, the test drawn after a qualification is passed, the
+repair of a sequence whose reservation lapsed) locks the study's row and takes only images still missing
+judgments, so that annotators drawing together cannot both take the last judgment an image needs. Answering
+locks the assignment's row, so that a double submit is answered in turn: the second finds the item answered and
+is refused, and the judgment's primary key (the assignment item) refuses it again should anything get past the
+lock. The rare paths that need both take the assignment's first, then the study's.
+
+Identity: an existing assignment goes back only to proof of the same session (start_assignment's ``proof`` and
+the platform's assignment id; views._returning); a worker id alone, which anyone can type, never changes a live
+assignment.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ An annotator is whoever holds an assignment's token: it is in the task page's UR
 cross-site iframe, where cookies may be blocked, so the URL must carry it), and every query of these views
 is filtered by it. The API takes no cookie-borne credential, so a forged cross-site post has nothing to ride
 on; posts are still refused when the browser says they come from another origin, and each address's posts
-are rate-limited.
+are rate-limited. The entry link alone reads a cookie: the signed one naming the assignment this browser began,
+its proof for resuming it (SameSite=Lax, so no other site's post carries it).
 
 Nothing here tells real from generated before the answer is stored: the state names an image by its
 opaque token only, the same fields for every image, and the truth appears in an answer's response only for
