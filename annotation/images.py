@@ -32,9 +32,10 @@ IMAGE_HEADERS = {
 }
 
 
-# The bytes of the images served lately, per web process: a pool's files never change once written (a new pool
-# is a new folder), so an image is read from disk once rather than at every judgment. Bounded in bytes, the
-# least recently served going first; small (a study's images are a few kB each).
+# The bytes of the images served lately, per web process: a study's copy of an image never changes once written
+# (it is named by its study item, written when the item joins an open study), so an image is read from disk once
+# rather than at every judgment. Bounded in bytes, the least recently served going first; small (a study's
+# images are a few kB each).
 IMAGE_CACHE_BYTES = 64 * 2**20
 
 
