@@ -225,7 +225,7 @@ class StudyAdmin(admin.ModelAdmin):
 
     def attention_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Add attention checks to a study: named images of a pool, or a count of them at random."""
-        study = get_object_or_404(Study, pk=pk)
+        study = get_object_or_404(visible_studies(request.user), pk=pk)
         if not self.has_change_permission(request, study):
             return HttpResponseRedirect(reverse("admin:index"))
         form = AttentionForm(request.POST or None)

@@ -141,6 +141,7 @@ def test_results_exports_and_admin_show_a_study_to_its_owner_its_groups_and_supe
         reverse("annotation:export_summary", args=[study.pk]),
         reverse("annotation:item_image", args=[item.pk]),
         reverse("admin:annotation_study_change", args=[study.pk]),
+        reverse("admin:annotation_study_attention", args=[study.pk]),
     ]
 
     def seen(user: Any) -> list[int]:
@@ -152,10 +153,10 @@ def test_results_exports_and_admin_show_a_study_to_its_owner_its_groups_and_supe
         return text in client.get(reverse(f"admin:annotation_{name}_changelist")).content.decode()
 
     pseudonym = study.annotators.get().pseudonym
-    assert seen(owner) == [200] * 5
+    assert seen(owner) == [200] * 6
     assert listed(owner, "study", "private") and listed(owner, "annotator", pseudonym)
     for other in (colleague, stranger):
-        assert seen(other)[:4] == [404] * 4 and seen(other)[4] == 302  # the admin: no such object for them
+        assert seen(other) == [404] * 4 + [302, 404]  # the admin's change page: no such object for them
         assert not listed(other, "study", "private") and not listed(other, "annotator", pseudonym)
     client.force_login(stranger)
     action = client.post(
@@ -164,6 +165,6 @@ def test_results_exports_and_admin_show_a_study_to_its_owner_its_groups_and_supe
     exported = b"".join(action.streaming_content).decode().splitlines()
     assert exported == [exported[0]] and exported[0].startswith("study,condition")  # the header, no judgment
     study.shared_with.add(lab)
-    assert seen(colleague) == [200] * 5 and listed(colleague, "annotator", pseudonym)
+    assert seen(colleague) == [200] * 6 and listed(colleague, "annotator", pseudonym)
     assert seen(stranger)[:4] == [404] * 4
-    assert seen(UserFactory(is_staff=True, is_superuser=True)) == [200] * 5
+    assert seen(UserFactory(is_staff=True, is_superuser=True)) == [200] * 6
