@@ -188,9 +188,10 @@ class StudyAdmin(admin.ModelAdmin):
             if values.get(name) in BLANK:
                 values.pop(name, None)
         study = services.create_study(user=request.user, **values)
-        # The admin goes on to save the inlines and log the addition with the instance it built.
+        # The admin goes on to save the inlines, the groups it is shared with, and log the addition with the
+        # instance it built.
         obj.pk = study.pk
-        obj._state.adding = False
+        obj._state.adding, obj._state.db = False, study._state.db
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         study = form.instance
