@@ -19,8 +19,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from annotation import services
+from annotation.access import visible_studies
 from annotation.export import csv_response, judgment_rows
 from annotation.models import Annotator, AttentionItem, Study, StudyItem, StudyPool
+from annotation.progress import study_progress
 from annotation.protocols import get_protocol
 from annotation.results import study_results, summary_rows
 from webapp.runs.models import ImagePool, JobStatus
@@ -125,7 +127,17 @@ class AttentionForm(forms.Form):
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     form = StudyForm
-    list_display = ("id", "name", "status", "protocol", "feedback", "annotator_count", "results_link", "created_at")
+    list_display = (
+        "id",
+        "name",
+        "status",
+        "protocol",
+        "feedback",
+        "annotator_count",
+        "progress",
+        "results_link",
+        "created_at",
+    )
     list_display_links = ("id", "name")
     list_filter = ("status", "protocol")
     search_fields = ("name",)
@@ -134,7 +146,9 @@ class StudyAdmin(admin.ModelAdmin):
     state_fields = ("status", "links", "opened_at", "closed_at", "created_by", "created_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).annotate(annotators_n=Count("annotators"))
+        # Exports act on this queryset too: only the studies this user may see (annotation.access).
+        visible = visible_studies(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=visible).annotate(annotators_n=Count("annotators"))
 
     def get_fieldsets(self, request: HttpRequest, obj: Study | None = None) -> list[tuple[str | None, dict[str, Any]]]:
         fieldsets: list[tuple[str | None, dict[str, Any]]] = [
@@ -154,6 +168,7 @@ class StudyAdmin(admin.ModelAdmin):
                 },
             ),
             ("Qualification", {"fields": ["require_qualification", "qualification_items", "qualification_threshold"]}),
+            ("Access", {"fields": ["shared_with"]}),
         ]
         if obj is not None:
             fieldsets.insert(0, ("State", {"fields": self.state_fields}))
@@ -173,9 +188,10 @@ class StudyAdmin(admin.ModelAdmin):
             if values.get(name) in BLANK:
                 values.pop(name, None)
         study = services.create_study(user=request.user, **values)
-        # The admin goes on to save the inlines and log the addition with the instance it built.
+        # The admin goes on to save the inlines, the groups it is shared with, and log the addition with the
+        # instance it built.
         obj.pk = study.pk
-        obj._state.adding = False
+        obj._state.adding, obj._state.db = False, study._state.db
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         study = form.instance
@@ -210,7 +226,7 @@ class StudyAdmin(admin.ModelAdmin):
 
     def attention_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Add attention checks to a study: named images of a pool, or a count of them at random."""
-        study = get_object_or_404(Study, pk=pk)
+        study = get_object_or_404(visible_studies(request.user), pk=pk)
         if not self.has_change_permission(request, study):
             return HttpResponseRedirect(reverse("admin:index"))
         form = AttentionForm(request.POST or None)
@@ -241,6 +257,12 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.display(description="annotators", ordering="annotators_n")
     def annotator_count(self, study: Study) -> int:
         return study.annotators_n
+
+    @admin.display(description="judgments (of wanted) · active/finished per arm")
+    def progress(self, study: Study) -> str:
+        done = study_progress(study)
+        arms = " · ".join(f"{arm.condition} {arm.active}/{arm.finished}" for arm in done.arms)
+        return f"{done} · {arms}"
 
     @admin.display(description="results")
     def results_link(self, study: Study) -> str:
@@ -290,7 +312,8 @@ class AttentionItemAdmin(admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("study", "pool")
+        visible = visible_studies(request.user).values("pk")
+        return super().get_queryset(request).filter(study__in=visible).select_related("study", "pool")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # from a study's page: "add attention checks"
@@ -329,6 +352,7 @@ class AnnotatorAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
+            .filter(study__in=visible_studies(request.user).values("pk"))
             .select_related("study")
             .annotate(
                 judgments_n=Count(judged),

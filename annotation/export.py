@@ -1,9 +1,14 @@
 """CSV exports, streamed: rows are read through a server-side cursor in chunks and written as they come, so a
-study of a million judgments exports in constant memory."""
+study of a million judgments exports in constant memory.
+
+Every cell goes through :func:`spreadsheet_safe`: text that a spreadsheet would run as a formula (a pool label,
+a study name, a file name from a pool's manifest, all typed by somebody) is written as text.
+"""
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -35,6 +40,11 @@ JUDGMENT_COLUMNS = (
     ("answered_at", "created_at"),
 )
 _LABELS = {True: "real", False: "generated"}
+# OWASP, "CSV Injection": a cell starting with one of these is run as a formula by Excel, LibreOffice or Google
+# Sheets; prefixing a single quote makes it text. A plain decimal number (a negative one included) is no formula
+# and stays a number.
+FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def judgment_rows(study_ids: Sequence[int]) -> Iterator[list[Any]]:
@@ -56,6 +66,14 @@ def judgment_rows(study_ids: Sequence[int]) -> Iterator[list[Any]]:
         ]  # fmt: skip
 
 
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` as a cell no spreadsheet runs: text that begins like a formula gets a leading single quote;
+    numbers, and text that is a plain decimal number, are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_LEAD) and not NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 class _Echo:
     """A file whose write returns what it is given: csv.writer formats a row, the response streams it."""
 
@@ -65,7 +83,10 @@ class _Echo:
 
 def csv_response(rows: Iterable[Sequence[Any]], filename: str) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        (writer.writerow([spreadsheet_safe(value) for value in row]) for row in rows),
+        content_type="text/csv; charset=utf-8",
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response

@@ -84,7 +84,11 @@ class Study(models.Model):
     completion_code = models.CharField(max_length=64, default=completion_code)
     # Draws are reproducible: an assignment's sequence comes from (seed, assignment id).
     seed = models.PositiveIntegerField(default=study_seed)
+    # Its owner; it, the groups it is shared with and superusers see its results and exports (annotation.access).
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    shared_with = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="shared_studies", help_text="groups that see its results and exports"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)

@@ -6,10 +6,16 @@ for the researcher. Annotators' verbs (start_assignment, next_item and current_s
 answer, finish_assignment) raise ``Refused`` with a message for the annotator and an HTTP status; the task
 page's API runs current_state, answer and image_file, a few statements each (see "The annotator's hot path").
 
-Two locks keep the numbers right. Drawing a sequence locks the study's row, so that two annotators
-starting together cannot both take the last image an item needs. Answering locks the assignment's row,
-so that a double submit is answered in turn: the second finds the item answered and is refused, and the
-judgment's primary key (the assignment item) refuses it again should anything get past the lock.
+Two locks keep the numbers right. Every draw (a start, the test drawn after a qualification is passed, the
+repair of a sequence whose reservation lapsed) locks the study's row and takes only images still missing
+judgments, so that annotators drawing together cannot both take the last judgment an image needs. Answering
+locks the assignment's row, so that a double submit is answered in turn: the second finds the item answered and
+is refused, and the judgment's primary key (the assignment item) refuses it again should anything get past the
+lock. The rare paths that need both take the assignment's first, then the study's.
+
+Identity: an existing assignment goes back only to proof of the same session (start_assignment's ``proof`` and
+the platform's assignment id; views._returning); a worker id alone, which anyone can type, never changes a live
+assignment.
 """
 
 from __future__ import annotations
@@ -17,12 +23,12 @@ from __future__ import annotations
 import functools
 import random
 import re
-import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -41,9 +47,10 @@ from annotation.models import (
     Study,
     StudyItem,
     StudyPool,
+    secret_token,
 )
 from annotation.protocols import get_protocol, qualification
-from annotation.protocols.sequence import apportion, arrange
+from annotation.protocols.sequence import apportion, arrange, independent_counts, shuffle_blocks
 from webapp.runs.models import ImagePool, JobStatus
 
 LIVE_STAGES = (Assignment.Stage.QUALIFICATION, Assignment.Stage.TEST, Assignment.Stage.COMPLETE)
@@ -228,12 +235,13 @@ def add_attention_items(study: Study, pool: ImagePool, files: Sequence[str] = ()
         already = sorted(set(files) & taken)
         if already:
             raise ServiceError(f"{', '.join(already[:5])}: already in study #{study.pk}")
-        _check_encoding(study, [images.image_path(pool, name) for name in files])
         truth = pool.kind == ImagePool.Kind.REAL
-        StudyItem.objects.bulk_create(
+        added = StudyItem.objects.bulk_create(
             StudyItem(study=study, pool=pool, file=name, truth_real=truth, purpose=StudyItem.Purpose.ATTENTION)
             for name in files
         )
+        if study.status == Study.Status.OPEN:
+            _encode(study, added)  # a draft's images are all encoded when it opens
     return len(files)
 
 
@@ -255,13 +263,14 @@ def _manifest(pool: ImagePool) -> list[images.PoolImage]:
         raise ServiceError(str(exc)) from None
 
 
-def _check_encoding(study: Study, paths: list[Any]) -> None:
-    """Refuse images encoded unlike each other or unlike those the study has already."""
-    existing = StudyItem.objects.filter(study=study).select_related("pool").first()
-    if existing is not None:
-        paths = [images.image_path(existing.pool, existing.file), *paths]
+def _encode(study: Study, items: Sequence[StudyItem]) -> None:
+    """Write the study's copy of each item's image with the one encoder (images.encode_study_images), in the mode
+    of the images it serves already, if any."""
+    served = StudyItem.objects.filter(study=study).exclude(pk__in=[item.pk for item in items]).first()
     try:
-        images.check_uniform(paths)
+        mode = images.study_mode(study.public_id, served.pk) if served is not None else None
+        sources = [images.Source(item.pk, images.image_path(item.pool, item.file), str(item.pool)) for item in items]
+        images.encode_study_images(study.public_id, sources, mode=mode)
     except images.ImageError as exc:
         raise ServiceError(str(exc)) from None
 
@@ -348,8 +357,8 @@ def _build_items(study: Study) -> None:
         for pool_id, chosen in groups.items()
         for image in chosen
     ]
-    _check_encoding(study, [images.image_path(row.pool, row.file) for row in rows])
     StudyItem.objects.bulk_create(rows, batch_size=2000)
+    _encode(study, list(StudyItem.objects.filter(study=study).select_related("pool")))
 
 
 def _quotas(study: Study, pools: Sequence[StudyPool]) -> dict[StudyPool, int]:
@@ -397,9 +406,12 @@ class Completion:
     disqualified: bool = False
 
 
-def start_assignment(study: Study, entry: Entry) -> Assignment:
-    """The annotator's assignment for this entry: the same one again when they come back (a reload, the same
-    MTurk assignment or Prolific session), or a new one with its sequence drawn."""
+def start_assignment(study: Study, entry: Entry, *, proof: str = "") -> Assignment:
+    """The annotator's assignment for this entry: the same one again when they come back with the same MTurk
+    assignment or Prolific session (or, on an invitation link, the same browser session), or a new one with its
+    sequence drawn. ``proof``: the token of the assignment the browser holds (its signed cookie), the only thing
+    that lets a new platform assignment replace an unfinished one; a worker id alone never touches a live
+    assignment, since anyone can type it."""
     if entry.platform not in Annotator.Platform.values or not entry.worker_id:
         raise Refused("This link is incomplete: open the study from the link you were given.", 400)
     if entry.submit_to and entry.submit_to.rstrip("/") not in MTURK_SUBMIT_HOSTS:
@@ -416,8 +428,16 @@ def start_assignment(study: Study, entry: Entry) -> Assignment:
             if existing is not None:
                 return existing
         live = annotator.assignments.filter(stage__in=LIVE_STAGES).first()
-        if live is not None and not entry.assignment_id:
-            return live
+        if live is not None:
+            held = bool(proof) and proof == live.token
+            if entry.platform == Annotator.Platform.INVITE or (held and not entry.assignment_id):
+                return live  # an invitation's worker id is its browser session: proof enough
+            if not (held and entry.assignment_id):
+                raise Refused(
+                    "You have an unfinished assignment of this study: go back to it in the browser where you began "
+                    "it, or from the platform's link to it.",
+                    409,
+                )
         if annotator.qualification == Annotator.Qualification.FAILED:
             raise Refused("You did not pass this study's qualification, so it has no more images for you.", 403)
         submitted = annotator.assignments.filter(stage=Assignment.Stage.SUBMITTED).count()
@@ -427,8 +447,8 @@ def start_assignment(study: Study, entry: Entry) -> Assignment:
             raise Refused("This study has all the judgments it needs: thank you.", 410)
         now = timezone.now()
         if live is not None:
-            # A new platform assignment while an older one is unfinished (a returned HIT): the older one's
-            # unanswered images go back to the others; its answers stay.
+            # A new platform assignment from the browser that holds the unfinished older one (a returned HIT):
+            # the older one's unanswered images go back to the others; its answers stay.
             live.stage, live.finished_at = Assignment.Stage.ABANDONED, now
             live.save(update_fields=["stage", "finished_at"])
         assignment = Assignment.objects.create(
@@ -452,8 +472,9 @@ def start_assignment(study: Study, entry: Entry) -> Assignment:
 
 def _new_annotator(study: Study, entry: Entry) -> Annotator:
     if study.feedback == Study.Feedback.RANDOMISED:
-        # Balanced randomisation: the smaller arm takes the newcomer, a coin decides between equal arms.
-        arms = dict(study.annotators.values_list("feedback").annotate(n=Count("id")))
+        # Balanced randomisation: the smaller arm takes the newcomer, a coin decides between equal arms. Arms
+        # count those who take part (_engaged), not those who left before their first judgment.
+        arms = dict(study.annotators.filter(_engaged()).values_list("feedback").annotate(n=Count("id", distinct=True)))
         with_feedback, without = arms.get(True, 0), arms.get(False, 0)
         feedback = with_feedback < without if with_feedback != without else random.random() < 0.5
     else:
@@ -474,9 +495,24 @@ def _rng(study: Study, assignment: Assignment, phase: str) -> random.Random:
     return random.Random(f"{study.seed}:{assignment.pk}:{phase}")
 
 
+def reservation_cutoff() -> Any:
+    """Sequences idle since before this have let their unanswered images go."""
+    return timezone.now() - timedelta(minutes=settings.ANNOTATION_RESERVATION_MINUTES)
+
+
+def _engaged() -> Q:
+    """Annotators who take part: a test judgment given, a sequence being answered (its reservation not lapsed),
+    or one submitted. Those who left at 0 judgments are not."""
+    return (
+        Q(assignments__stage=Assignment.Stage.SUBMITTED)
+        | Q(assignments__stage__in=LIVE_STAGES, assignments__active_at__gte=reservation_cutoff())
+        | Q(assignments__sequence__phase=AssignmentItem.Phase.TEST, assignments__sequence__judgment__isnull=False)
+    )
+
+
 def _allocated() -> Count:
     """Per test item: its judgments, plus the places reserved for it in sequences still being answered."""
-    cutoff = timezone.now() - timedelta(minutes=settings.ANNOTATION_RESERVATION_MINUTES)
+    cutoff = reservation_cutoff()
     return Count(
         "assignments",
         filter=Q(assignments__judgment__isnull=False)
@@ -503,15 +539,52 @@ def _draw_qualification(study: Study, assignment: Assignment) -> None:
 
 
 def _draw_test(study: Study, assignment: Assignment) -> None:
-    """The test sequence: each pool's quota of the least-judged images this annotator has not seen, attention
-    checks mixed in, in balanced shuffled blocks."""
+    """The test sequence: from each pool, up to its quota of the least-judged images that still miss judgments
+    and that this annotator has not seen, attention checks mixed in. Without feedback each pool takes its exact
+    quota, spread over balanced shuffled blocks; with feedback each place draws its pool on its own
+    (protocols.sequence: revealed truths must not tell the next). The caller holds the study's lock, so that
+    concurrent draws cannot take the same missing judgments. Refused when nothing is left to draw."""
     rng = _rng(study, assignment, AssignmentItem.Phase.TEST)
     pools = list(study.study_pools.select_related("pool"))
     quotas = _quotas(study, pools)
+    feedback = assignment.annotator.feedback
+    if feedback:
+        counts = independent_counts(sum(quotas.values()), _shares(study, list(quotas)), rng)
+        quotas = dict(zip(quotas, counts, strict=True))
     seen = AssignmentItem.objects.filter(assignment__annotator_id=assignment.annotator_id).values("item_id")
-    # The database ranks each pool's images by allocation and sends only the quota, so that a start costs the
-    # same few rows of Python however large the study. Ties go by an affine permutation of the ids modulo a
-    # prime, its factors drawn from the draw's seed: random and reproducible, and integers sort fast.
+    by_pool = _missing(study, quotas, seen, rng)
+    strata = [by_pool[sp.pool_id] for sp in quotas]
+    if not any(strata):
+        if _study_full(study):
+            raise Refused("This study has all the judgments it needs: thank you.", 410)
+        raise Refused("This study has no more new images for you: thank you.", 410)
+    attention = list(
+        StudyItem.objects.filter(study=study, purpose=StudyItem.Purpose.ATTENTION)
+        .exclude(pk__in=seen)
+        .values_list("pk", flat=True)
+    )
+    checks = rng.sample(attention, min(len(attention), study.attention_per_assignment))
+    order = shuffle_blocks if feedback else arrange
+    _append(assignment, order(strata, study.block_size, checks, rng), AssignmentItem.Phase.TEST)
+
+
+def _shares(study: Study, pools: Sequence[StudyPool]) -> list[float]:
+    """Each pool's probability of a place: the real fraction (or its complement) shared by weight."""
+    shares = []
+    for sp in pools:
+        kind = [other.weight for other in pools if other.pool.kind == sp.pool.kind]
+        part = study.real_fraction if sp.pool.kind == ImagePool.Kind.REAL else 1 - study.real_fraction
+        shares.append(part * sp.weight / sum(kind))
+    return shares
+
+
+def _missing(
+    study: Study, quotas: Mapping[StudyPool, int], seen: QuerySet, rng: random.Random, *, exclude: Sequence[int] = ()
+) -> dict[int, list[int]]:
+    """Up to each pool's quota of its test images that still miss judgments (taken or reserved), unseen and not
+    in ``exclude``, the least allocated first. The database ranks them and sends only the quota, so that a draw
+    costs the same few rows of Python however large the study. Ties go by an affine permutation of the ids modulo
+    a prime, its factors drawn from the draw's seed: random and reproducible, and integers sort fast."""
     factor, shift = rng.randrange(1, TIE_PRIME), rng.randrange(TIE_PRIME)
     tie = ExpressionWrapper((F("pk") % TIE_PRIME * factor + shift) % TIE_PRIME, output_field=BigIntegerField())
     rank = Window(RowNumber(), partition_by=F("pool_id"), order_by=[F("allocated").asc(), tie.asc(), F("pk").asc()])
@@ -519,7 +592,10 @@ def _draw_test(study: Study, assignment: Assignment) -> None:
     rows = (
         _test_items(study)
         .exclude(pk__in=seen)
-        .annotate(allocated=_allocated(), rank=rank, quota=quota)
+        .exclude(pk__in=list(exclude))
+        .annotate(allocated=_allocated())
+        .filter(allocated__lt=study.judgments_per_item)
+        .annotate(rank=rank, quota=quota)
         .filter(rank__lte=F("quota"))
         .order_by()
         .values_list("pool_id", "pk")
@@ -527,18 +603,7 @@ def _draw_test(study: Study, assignment: Assignment) -> None:
     by_pool: dict[int, list[int]] = defaultdict(list)
     for pool_id, pk in sorted(rows):
         by_pool[pool_id].append(pk)
-    strata = []
-    for sp, n in quotas.items():
-        if len(by_pool[sp.pool_id]) < n:
-            raise Refused("This study has no more new images for you: thank you.", 410)
-        strata.append(by_pool[sp.pool_id])
-    attention = list(
-        StudyItem.objects.filter(study=study, purpose=StudyItem.Purpose.ATTENTION)
-        .exclude(pk__in=seen)
-        .values_list("pk", flat=True)
-    )
-    checks = rng.sample(attention, min(len(attention), study.attention_per_assignment))
-    _append(assignment, arrange(strata, study.block_size, checks, rng), AssignmentItem.Phase.TEST)
+    return by_pool
 
 
 def _append(assignment: Assignment, blocks: list[list[int]], phase: str) -> None:
@@ -577,7 +642,7 @@ class _Assignment(NamedTuple):
 
 
 class _Item(NamedTuple):
-    """An assigned item, with its study item's truth and purpose (never sent to the browser)."""
+    """An assigned item, with its study item's truth (never sent to the browser)."""
 
     id: int
     token: str
@@ -588,7 +653,6 @@ class _Item(NamedTuple):
     exposure_ms: int | None
     served: bool
     truth_real: bool
-    purpose: str
 
 
 @dataclass(frozen=True)
@@ -623,7 +687,6 @@ def _statements(vendor: str) -> dict[str, str]:
         "judgment": Judgment._meta.db_table,
         "study": Study._meta.db_table,
         "annotator": Annotator._meta.db_table,
-        "pool": ImagePool._meta.db_table,
     }
     assignment = (
         "SELECT a.id, a.stage, a.exposure_ms, a.active_at, a.finished_at, a.answered, s.protocol, n.feedback "
@@ -640,11 +703,11 @@ def _statements(vendor: str) -> dict[str, str]:
         # and block give the phase's size: a phase is appended whole and answered last (see _progress). By
         # position, not by looking for unanswered items, which took longer the further an assignment was.
         "ahead": (
-            f"SELECT 0, {columns}, CASE WHEN ai.served_at IS NULL THEN 0 ELSE 1 END, si.truth_real, si.purpose, "
+            f"SELECT 0, {columns}, CASE WHEN ai.served_at IS NULL THEN 0 ELSE 1 END, si.truth_real, "
             "(SELECT COUNT(*) FROM {judgment} j WHERE j.assignment_item_id = ai.id) "
             "FROM {item} ai JOIN {study_item} si ON si.id = ai.item_id "
             "WHERE ai.assignment_id = %s AND ai.position BETWEEN %s AND %s "
-            f"UNION ALL SELECT 1, last.* FROM (SELECT {columns}, 0, 1 = 0, '', 0 FROM {{item}} ai "
+            f"UNION ALL SELECT 1, last.* FROM (SELECT {columns}, 0, 1 = 0, 0 FROM {{item}} ai "
             "WHERE ai.assignment_id = %s ORDER BY ai.position DESC LIMIT 1) last"
         ),
         "judge": (
@@ -659,8 +722,8 @@ def _statements(vendor: str) -> dict[str, str]:
         "serve": "UPDATE {item} SET served_at = %s, exposure_ms = %s WHERE id = %s AND served_at IS NULL",
         "served": "SELECT exposure_ms FROM {item} WHERE id = %s",
         "image": (
-            "SELECT p.path, p.uid, si.file FROM {item} ai JOIN {study_item} si ON si.id = ai.item_id "
-            "JOIN {pool} p ON p.id = si.pool_id WHERE ai.token = %s AND ai.served_at IS NOT NULL"
+            "SELECT s.public_id, ai.item_id FROM {item} ai JOIN {study_item} si ON si.id = ai.item_id "
+            "JOIN {study} s ON s.id = si.study_id WHERE ai.token = %s AND ai.served_at IS NOT NULL"
         ),
     }
     return {name: statement.format(**names) for name, statement in statements.items()}
@@ -718,15 +781,15 @@ def _ahead(cursor: Any, assignment: _Assignment) -> tuple[list[_Item], _Item | N
         _run(cursor, "ahead", [assignment.id, start, start + 2, assignment.id])
         rows = cursor.fetchall()
         read = 0
-        for kind, pk, token, position, phase, trial, block, exposure, served, truth, purpose, judged in rows:
+        for kind, pk, token, position, phase, trial, block, exposure, served, truth, judged in rows:
             if kind == 1:
-                last = _Item(pk, token, position, phase, trial, block, exposure, False, False, purpose)
+                last = _Item(pk, token, position, phase, trial, block, exposure, False, False)
                 continue
             read += 1
             start = max(start, position + 1)
             if not judged:
                 served, truth = bool(served), bool(truth)
-                ahead.append(_Item(pk, token, position, phase, trial, block, exposure, served, truth, purpose))
+                ahead.append(_Item(pk, token, position, phase, trial, block, exposure, served, truth))
         # Only a count of answers behind (a caller's old copy of the assignment, or answers that came in meanwhile)
         # reads on; the sequence's end stops it.
         if len(ahead) >= 2 or read < 3:
@@ -802,7 +865,19 @@ def current_state(token: str) -> Progress:
     """The state of the assignment whose token this is, its current item served (fixing its exposure).
     ``Assignment.DoesNotExist`` when no assignment has the token."""
     with connection.cursor() as cursor:
-        return _progress(cursor, _fetch_assignment(cursor, token))
+        assignment = _fetch_assignment(cursor, token)
+        if _lapsed(assignment):
+            # Back after the reservation lapsed: the sequence is repaired before an image is shown.
+            with transaction.atomic():
+                assignment = _fetch_assignment(cursor, token, lock=True)
+                if _lapsed(assignment):
+                    _reclaim(assignment.id, timezone.now())
+                    assignment = _fetch_assignment(cursor, token)
+        return _progress(cursor, assignment)
+
+
+def _lapsed(assignment: _Assignment) -> bool:
+    return assignment.stage == Assignment.Stage.TEST and assignment.active_at < reservation_cutoff()
 
 
 def next_item(assignment: Assignment) -> AssignmentItem | None:
@@ -846,31 +921,103 @@ def answer(token: str, item_token: str, *, answer_real: bool, response_ms: int) 
 
 
 def _record(token: str, item_token: str, answer_real: bool, response_ms: int) -> tuple[Outcome, Progress, _Assignment]:
+    displaced = False
     with transaction.atomic(), connection.cursor() as cursor:
         locked = _fetch_assignment(cursor, token, lock=True)
         if not 0 <= response_ms <= MAX_RESPONSE_MS:
             raise Refused("The response time is out of range.", 400)
-        item, following, last = _answerable(cursor, locked, item_token)
         now = timezone.now()
-        pace = timedelta(milliseconds=settings.ANNOTATION_MIN_ANSWER_MS)
-        if now - locked.active_at < pace:
+        if now - locked.active_at < timedelta(milliseconds=settings.ANNOTATION_MIN_ANSWER_MS):
             raise Refused("Too fast: wait a moment before answering.", 429)
-        correct = answer_real == item.truth_real
-        feedback = locked.feedback and item.phase == AssignmentItem.Phase.TEST
-        stamp = connection.ops.adapt_datetimefield_value(now)
-        try:
-            _run(cursor, "judge", [item.id, answer_real, correct, response_ms, feedback, stamp])
-        except IntegrityError:
-            # Leaving the block rolls the whole answer back: no savepoint is needed for a refusal.
-            raise Refused("This image has already been answered.", 409) from None
-        moved = _advance(cursor, locked, item, following, correct, now)
-        if following is not None and following.phase == item.phase:
-            progress = _progress(cursor, moved, [following], last)
-        else:  # the phase is over: read the sequence again (a passed qualification has drawn the test)
-            progress = _progress(cursor, moved)
+        if _lapsed(locked):
+            # Rare: back after the reservation lapsed, so others may have taken these images meanwhile.
+            displaced = item_token in _reclaim(locked.id, now)
+        if not displaced:
+            outcome, progress, moved = _store(cursor, locked, item_token, answer_real, response_ms, now)
+    if displaced:  # refused once the sequence's repair is committed
+        raise Refused("While you were away this image went to someone else: the next one is on screen now.", 409)
+    return outcome, progress, moved
+
+
+def _store(
+    cursor: Any, locked: _Assignment, item_token: str, answer_real: bool, response_ms: int, now: Any
+) -> tuple[Outcome, Progress, _Assignment]:
+    item, following, last = _answerable(cursor, locked, item_token)
+    correct = answer_real == item.truth_real
+    feedback = locked.feedback and item.phase == AssignmentItem.Phase.TEST
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    try:
+        _run(cursor, "judge", [item.id, answer_real, correct, response_ms, feedback, stamp])
+    except IntegrityError:
+        # Leaving the block rolls the whole answer back: no savepoint is needed for a refusal.
+        raise Refused("This image has already been answered.", 409) from None
+    moved = _advance(cursor, locked, item, following, correct, now)
+    if following is not None and following.phase == item.phase:
+        progress = _progress(cursor, moved, [following], last)
+    else:  # the phase is over: read the sequence again (a passed qualification has drawn the test)
+        progress = _progress(cursor, moved)
     if feedback:
         return Outcome(stage=moved.stage, feedback=True, correct=correct, truth_real=item.truth_real), progress, moved
     return Outcome(stage=moved.stage, feedback=False), progress, moved
+
+
+def _reclaim(assignment_id: int, now: Any) -> set[str]:
+    """Re-reserve a lapsed sequence: each unanswered test image that others have meanwhile brought to its wanted
+    judgments (answered or reserved) is swapped for one that still misses some, of the same pool, or dropped
+    when none is left (the places after it move up). Returns the tokens no longer in the sequence."""
+    assignment = Assignment.objects.select_related("study", "annotator").get(pk=assignment_id)
+    study = _locked_study(assignment.study)
+    pending = list(
+        AssignmentItem.objects.filter(
+            assignment=assignment, judgment__isnull=True, item__purpose=StudyItem.Purpose.TEST
+        ).select_related("item")
+    )
+    # The lapsed sequence's own places are not counted (its active_at is past the cutoff): these are the others'.
+    allocated = dict(
+        _test_items(study)
+        .filter(pk__in=[place.item_id for place in pending])
+        .annotate(allocated=_allocated())
+        .values_list("pk", "allocated")
+    )
+    taken = [place for place in pending if allocated[place.item_id] >= study.judgments_per_item]
+    gone: set[str] = set()
+    if taken:
+        pools = {sp.pool_id: sp for sp in study.study_pools.select_related("pool")}
+        wanted: dict[StudyPool, int] = defaultdict(int)
+        for place in taken:
+            wanted[pools[place.item.pool_id]] += 1
+        seen = AssignmentItem.objects.filter(assignment__annotator_id=assignment.annotator_id).values("item_id")
+        rng = random.Random(f"{study.seed}:{assignment.pk}:reclaim:{now.timestamp()}")
+        spare = _missing(study, wanted, seen, rng)
+        dropped = []
+        for place in taken:
+            gone.add(place.token)
+            if spare[place.item.pool_id]:
+                place.item_id = spare[place.item.pool_id].pop()
+                place.token, place.served_at, place.exposure_ms = secret_token(), None, None
+                place.save(update_fields=["item", "token", "served_at", "exposure_ms"])
+            else:
+                dropped.append(place.pk)
+        if dropped:
+            AssignmentItem.objects.filter(pk__in=dropped).delete()
+            _renumber(assignment)
+    stage = assignment.stage
+    if not AssignmentItem.objects.filter(assignment=assignment, judgment__isnull=True).exists():
+        stage = Assignment.Stage.COMPLETE
+    Assignment.objects.filter(pk=assignment.pk).update(active_at=now, stage=stage)
+    return gone
+
+
+def _renumber(assignment: Assignment) -> None:
+    """Positions and trials without gaps again, after places were dropped (the hot path finds the current item by
+    its position). Only unanswered places move, and each moves up, so updating in order never collides."""
+    places = AssignmentItem.objects.filter(assignment=assignment).order_by("position")
+    trials: dict[str, int] = defaultdict(int)
+    for position, place in enumerate(places.only("pk", "position", "phase", "trial")):
+        trial = trials[place.phase]
+        trials[place.phase] += 1
+        if (place.position, place.trial) != (position, trial):
+            AssignmentItem.objects.filter(pk=place.pk).update(position=position, trial=trial)
 
 
 def _answerable(cursor: Any, assignment: _Assignment, item_token: str) -> tuple[_Item, _Item | None, _Item | None]:
@@ -895,8 +1042,10 @@ def _advance(
     """After an answer: move the staircase, and end the phase when its last item is answered. Items are answered
     in order and a sequence's phases follow each other, so the phase ends unless the next item is of it."""
     exposure_ms, stage, finished_at = assignment.exposure_ms, assignment.stage, assignment.finished_at
-    if item.phase == AssignmentItem.Phase.TEST and item.purpose == StudyItem.Purpose.TEST:
-        # Attention checks are obvious: they would pull the staircase down without measuring anything.
+    if item.phase == AssignmentItem.Phase.TEST:
+        # Attention checks step the staircase like any image: with feedback on, an exposure left as it was after an
+        # answer would tell that the image was a check. Being easy, checks making a share c of the trials move the
+        # staircase's target on the other images from 75% right to 0.75 - c / (4 (1 - c)): 74.2% with 5 in 155.
         exposure_ms = get_protocol(assignment.protocol).next_exposure(exposure_ms, correct)
     remaining = following is not None and following.phase == item.phase
     if not remaining and item.phase == AssignmentItem.Phase.QUALIFICATION:
@@ -915,15 +1064,14 @@ def _advance(
     )
 
 
-def image_file(token: str) -> tuple[ImagePool, str] | None:
-    """The pool and file of a served image by its token (None: no such image, or not served yet)."""
+def image_file(token: str) -> Path | None:
+    """The study's copy of a served image by its token (None: no such image, or not served yet)."""
     with connection.cursor() as cursor:
         _run(cursor, "image", [token])
         row = cursor.fetchone()
     if row is None:
         return None
-    path, uid, file = row
-    return ImagePool(path=path, uid=uid if isinstance(uid, uuid.UUID) else uuid.UUID(uid)), file
+    return images.study_image_path(*row)
 
 
 def _end_qualification(assignment: Assignment, now: Any) -> None:
@@ -940,7 +1088,13 @@ def _end_qualification(assignment: Assignment, now: Any) -> None:
     annotator.save(update_fields=["qualification"])
     if ok:
         assignment.stage = Assignment.Stage.TEST
-        _draw_test(assignment.study, assignment)
+        # The study's lock, as at a start: passers drawing together must not take the same missing judgments.
+        study = _locked_study(assignment.study)
+        try:
+            _draw_test(study, assignment)
+        except Refused:
+            # Every image has its judgments (or none is new to them): the passer is done, and paid as such.
+            assignment.stage = Assignment.Stage.COMPLETE
     else:
         assignment.stage, assignment.finished_at = Assignment.Stage.DISQUALIFIED, now
 

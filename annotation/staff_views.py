@@ -8,12 +8,19 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import mark_safe
 
 from annotation import images
+from annotation.access import visible_studies
 from annotation.export import csv_response, judgment_rows
 from annotation.models import Study, StudyItem
+from annotation.progress import study_progress
 from annotation.results import CURVE_BIN, study_results, summary_rows
 
 # Prolific replaces these placeholders in a study's URL with the participant's, study's and session's ids.
 PROLIFIC_QUERY = "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+
+
+def _study(request: HttpRequest, pk: int) -> Study:
+    """The study if this user may see it; 404 otherwise, so that others' studies do not even show they exist."""
+    return get_object_or_404(visible_studies(request.user), pk=pk)
 
 
 def _exclude_flagged(request: HttpRequest) -> bool:
@@ -22,12 +29,13 @@ def _exclude_flagged(request: HttpRequest) -> bool:
 
 @staff_member_required
 def results(request: HttpRequest, pk: int) -> HttpResponse:
-    study = get_object_or_404(Study, pk=pk)
+    study = _study(request, pk)
     data = study_results(study, exclude_flagged=_exclude_flagged(request))
     link = request.build_absolute_uri(study.entry_path)
     context = {
         "study": study,
         "results": data,
+        "progress": study_progress(study),
         "curve_last": CURVE_BIN - 1,
         "link": link,
         "prolific_link": link + PROLIFIC_QUERY,
@@ -39,13 +47,13 @@ def results(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_member_required
 def export_judgments(request: HttpRequest, pk: int) -> StreamingHttpResponse:
-    study = get_object_or_404(Study, pk=pk)
+    study = _study(request, pk)
     return csv_response(judgment_rows([study.pk]), f"study-{study.pk}-judgments.csv")
 
 
 @staff_member_required
 def export_summary(request: HttpRequest, pk: int) -> StreamingHttpResponse:
-    study = get_object_or_404(Study, pk=pk)
+    study = _study(request, pk)
     data = study_results(study, exclude_flagged=_exclude_flagged(request))
     return csv_response(summary_rows(data), f"study-{study.pk}-summary.csv")
 
@@ -53,8 +61,12 @@ def export_summary(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 @staff_member_required
 def item_image(request: HttpRequest, pk: int) -> HttpResponse:
     """An item's image for researchers (choosing attention checks), through the annotators' response."""
-    item = get_object_or_404(StudyItem.objects.select_related("pool"), pk=pk)
+    item = get_object_or_404(
+        StudyItem.objects.select_related("pool", "study").filter(study__in=visible_studies(request.user)), pk=pk
+    )
     try:
-        return images.image_response(images.image_path(item.pool, item.file))
+        served = images.study_image_path(item.study.public_id, item.pk)
+        # A draft's images are encoded when it opens: until then, the pool's file as it is.
+        return images.image_response(served if served.is_file() else images.image_path(item.pool, item.file))
     except (images.ImageError, OSError):
         raise Http404("image not found") from None

@@ -4,7 +4,8 @@ An annotator is whoever holds an assignment's token: it is in the task page's UR
 cross-site iframe, where cookies may be blocked, so the URL must carry it), and every query of these views
 is filtered by it. The API takes no cookie-borne credential, so a forged cross-site post has nothing to ride
 on; posts are still refused when the browser says they come from another origin, and each address's posts
-are rate-limited.
+are rate-limited. The entry link alone reads a cookie: the signed one naming the assignment this browser began,
+its proof for resuming it (SameSite=Lax, so no other site's post carries it).
 
 Nothing here tells real from generated before the answer is stored: the state names an image by its
 opaque token only, the same fields for every image, and the truth appears in an answer's response only for
@@ -46,6 +47,8 @@ ANNOTATOR_CSP = (
 PARAM_MAX = 128
 ITEM_TOKEN = re.compile(TOKEN_PATTERN)
 INVITEE_SESSION_KEY = "annotation_invitee"
+ASSIGNMENT_COOKIE_SALT = "annotation.assignment"
+ASSIGNMENT_COOKIE_SECONDS = 30 * 24 * 3600
 # The browser's timing of the HYPE-time presentation (protocols/hype_time.py).
 COUNTDOWN_MS = 500
 MASKS = 4
@@ -134,16 +137,49 @@ def _platform_fields(values: Any) -> dict[str, str]:
     return {name: str(values[name])[:PARAM_MAX] for name in names if name in values}
 
 
-def _returning(study: Study, entry: services.Entry) -> Assignment | None:
-    """The assignment this entry already has (a reload of the entry link), so that it resumes."""
-    if not entry.worker_id:
+def _returning(request: HttpRequest, study: Study, entry: services.Entry) -> Assignment | None:
+    """The assignment this browser proves to hold already, so that it resumes (or, finished, shows its code
+    again). Proof is the platform's session (MTurk's workerId with its assignmentId, Prolific's PID with its
+    SESSION_ID), the invitation's own session, or the signed cookie set when the assignment began; a worker id
+    alone proves nothing, since anyone can type it into the link."""
+    mine = Assignment.objects.filter(study=study, annotator__platform=entry.platform)
+    if entry.worker_id and entry.assignment_id:
+        return mine.filter(annotator__external_id=entry.worker_id, external_id=entry.assignment_id).first()
+    held = _cookie_assignment(request, study)
+    if held is not None and (not entry.worker_id or held.annotator.external_id == entry.worker_id):
+        return held
+    if entry.platform == Annotator.Platform.INVITE and entry.worker_id:
+        return mine.filter(annotator__external_id=entry.worker_id).order_by("-created_at", "-id").first()
+    return None
+
+
+def _cookie_name(study: Study) -> str:
+    return f"annotation_{study.public_id}"
+
+
+def _cookie_assignment(request: HttpRequest, study: Study) -> Assignment | None:
+    token = request.get_signed_cookie(_cookie_name(study), default=None, salt=ASSIGNMENT_COOKIE_SALT)
+    if token is None:
         return None
-    mine = Assignment.objects.filter(
-        study=study, annotator__platform=entry.platform, annotator__external_id=entry.worker_id
+    return Assignment.objects.select_related("annotator").filter(study=study, token=token).first()
+
+
+def _to_assignment(request: HttpRequest, study: Study, assignment: Assignment, status: int = 302) -> HttpResponse:
+    """Send the browser to its assignment, and remember the assignment in a signed cookie that only this study's
+    entry link receives (HttpOnly: no script reads it; SameSite: no other site's page sends it)."""
+    response = redirect(assignment)
+    response.status_code = status
+    response.set_signed_cookie(
+        _cookie_name(study),
+        assignment.token,
+        salt=ASSIGNMENT_COOKIE_SALT,
+        max_age=ASSIGNMENT_COOKIE_SECONDS,
+        path=study.entry_path,
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
     )
-    if entry.assignment_id:
-        return mine.filter(external_id=entry.assignment_id).first()
-    return mine.filter(stage__in=services.LIVE_STAGES).first()
+    return response
 
 
 @annotator_page
@@ -156,16 +192,16 @@ def entry(request: HttpRequest, public_id: str) -> HttpResponse:
     values = request.POST if request.method == "POST" else request.GET
     try:
         who = _entry(request, values)
-        returning = _returning(study, who) if who is not None else None
+        returning = _returning(request, study, who) if who is not None else None
         if returning is not None:
-            return redirect(returning)
+            return _to_assignment(request, study, returning)
         if request.method == "POST" and who is not None:
             if values.get("consent") != "yes":
                 raise services.Refused("Please tick the consent box to take part.", 400)
+            held = _cookie_assignment(request, study)
+            started = services.start_assignment(study, who, proof=held.token if held is not None else "")
             # 303: the browser follows with a GET, so a reload of the task page never posts the consent again.
-            response = redirect(services.start_assignment(study, who))
-            response.status_code = 303
-            return response
+            return _to_assignment(request, study, started, 303)
     except services.Refused as refused:
         return render(
             request, "annotation/message.html", {"study": study, "message": str(refused)}, status=refused.status
@@ -342,6 +378,6 @@ def image(request: HttpRequest, token: str) -> HttpResponse:
     if found is None:
         raise Http404("image not found")
     try:
-        return images.image_response(images.image_path(*found))
+        return images.image_response(found)
     except (images.ImageError, OSError):
         raise Http404("image not found") from None

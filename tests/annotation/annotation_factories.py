@@ -3,6 +3,7 @@ studies opened through the services."""
 
 from __future__ import annotations
 
+import json
 import zlib
 from functools import cache
 from pathlib import Path
@@ -100,3 +101,38 @@ def answer_all(assignment: Assignment, rule: Any = lambda item: item.item.truth_
         services.record_judgment(assignment, item.token, answer_real=rule(item), response_ms=700 + done)
         done += 1
     return done
+
+
+def foreign_pool(tmp_name: str, kind: str, n: int, *, names: list[str] | None = None, **save: Any) -> ImagePool:
+    """A pool written by another encoder than the engine's: PIL with ``save`` options (another zlib level, a text
+    chunk, a palette...), as a pool copied in from elsewhere would be; ``engine=True``: the engine's encoder, for
+    a pool whose file names are what matters."""
+    from PIL import Image, PngImagePlugin
+
+    from gan_engine.pools import encode_png
+
+    relative = f"pools/foreign-{tmp_name}"
+    folder = Path(settings.ARTIFACTS_DIR) / relative
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(tmp_name))
+    mode = save.pop("mode", "L")
+    alpha = save.pop("alpha", 255)
+    engine = save.pop("engine", False)
+    files = []
+    for i in range(n):
+        name = names[i] if names else f"img{i}.png"
+        pixels = rng.integers(0, 256, size=(8, 8), dtype=np.uint8)
+        files.append({"name": name})
+        if engine:
+            (folder / name).write_bytes(encode_png(pixels))
+            continue
+        image = Image.fromarray(pixels, "L")
+        if mode != "L":
+            image = image.convert(mode)
+        if mode == "RGBA":
+            image.putalpha(alpha)
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Software", f"some other encoder {kind}")
+        image.save(folder / name, pnginfo=info, **save)
+    (folder / "pool.json").write_text(json.dumps({"files": files, "kind": kind}))
+    return ImagePoolFactory(kind=kind, size=n, path=relative)

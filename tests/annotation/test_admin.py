@@ -117,11 +117,11 @@ def test_attention_checks_are_added_from_the_study_and_listed(staff_client):
     assert listing.count(reverse("annotation:item_image", args=[AttentionItem.objects.first().pk])) == 1
 
 
-def test_edits_after_opening_are_limited_to_the_name(staff_client):
+def test_edits_after_opening_are_limited_to_the_name_and_sharing(staff_client):
     study = open_study(items_per_assignment=4)
     page = staff_client.get(reverse("admin:annotation_study_change", args=[study.pk]))
     form = page.context["adminform"].form
-    assert list(form.fields) == ["name"]
+    assert list(form.fields) == ["name", "shared_with"]
     assert study.entry_path in page.content.decode()
 
 
@@ -171,3 +171,18 @@ def test_blank_feedback_takes_the_protocols_and_only_drafts_can_be_deleted(staff
         staff_client.post(reverse("admin:annotation_study_delete", args=[opened.pk]), {"post": "yes"}).status_code
         == 403
     )
+
+
+def test_a_study_is_shared_with_the_groups_chosen_in_the_admin(staff_client):
+    from django.contrib.auth.models import Group
+
+    lab = Group.objects.create(name="lab")
+    data = {**study_form(shared_with=[str(lab.pk)]), **inline("study_pools", [])}
+    assert staff_client.post(reverse("admin:annotation_study_add"), data).status_code == 302
+    assert list(Study.objects.get().shared_with.all()) == [lab]
+    opened = open_study(items_per_assignment=4)
+    other = Group.objects.create(name="other lab")
+    change = {"name": opened.name, "shared_with": [str(other.pk)], **inline("study_pools", [], initial=0)}
+    response = staff_client.post(reverse("admin:annotation_study_change", args=[opened.pk]), change)
+    assert response.status_code == 302
+    assert list(Study.objects.get(pk=opened.pk).shared_with.all()) == [other]  # an open study's sharing may change

@@ -4,11 +4,12 @@ truth in the page, its script or the API before the answer is stored."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from annotation_factories import ImagePoolFactory, open_study, start
+from annotation_factories import ImagePoolFactory, foreign_pool, open_study, start
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
@@ -84,8 +85,8 @@ def test_real_and_generated_images_are_served_alike(client):
     layouts = set()
     for group in responses.values():
         for response, item in group:
-            assert response.content == images.image_path(item.item.pool, item.item.file).read_bytes()
-            path = Path(images.image_path(item.item.pool, item.item.file))
+            path = images.study_image_path(item.item.study.public_id, item.item_id)
+            assert response.content == path.read_bytes()
             layouts.add(images.png_layout(path))
     assert len(layouts) == 1, "real and generated images must share one encoding"
     (layout,) = layouts
@@ -160,3 +161,46 @@ def test_attention_checks_look_like_any_other_item(client):
         shape = {**current, "done": None, "answered": None, "item": {**current["item"], "token": None, "src": None}}
         shapes.setdefault(item.item.purpose, set()).add(json.dumps(shape, sort_keys=True))
     assert shapes["attention"] == shapes["test"]
+
+
+def test_images_of_pools_from_other_encoders_are_served_as_a_function_of_their_pixels(client):
+    import numpy as np
+    from PIL import Image
+
+    from gan_engine.pools import encode_png
+
+    real = foreign_pool("zlib9-text", "real", 40, compress_level=9)
+    palette = foreign_pool("palette", "generated", 40, mode="P", compress_level=1)
+    study = open_study([real, palette], items_per_assignment=10)
+    layouts, served = set(), 0
+    for current, item in walk(client, start(study)):
+        response = client.get(current["item"]["src"])
+        original = images.image_path(item.item.pool, item.item.file)
+        with Image.open(original) as image:
+            pixels = np.asarray(image.convert("RGB"))  # a palette is colour: the whole study is served as RGB
+        assert response.content == encode_png(pixels), "the bytes must be the one encoder's for these pixels"
+        layouts.add(images.png_layout(images.study_image_path(study.public_id, item.item_id)))
+        served += 1
+    assert served == 10 and len(layouts) == 1
+    (layout,) = layouts
+    assert layout.chunks == ("IHDR", "IDAT", "IEND") and layout.colour_type == 2
+
+
+def test_grey_and_colour_pools_are_served_in_one_mode():
+    grey, colour = ImagePoolFactory(kind="real"), foreign_pool("rgb", "generated", 40, mode="RGB")
+    study = open_study([grey, colour], items_per_assignment=10)
+    modes = {
+        images.png_layout(images.study_image_path(study.public_id, pk)).colour_type
+        for pk in StudyItem.objects.filter(study=study).values_list("pk", flat=True)
+    }
+    assert modes == {2}  # RGB for all: a grey image's pixels are unchanged as R = G = B
+
+
+def test_open_refuses_what_re_encoding_cannot_hide_naming_the_pool_and_field():
+    see_through = foreign_pool("alpha", "generated", 40, mode="RGBA", alpha=128)
+    study = services.create_study(name="alpha", items_per_assignment=10)
+    services.set_study_pool(study, ImagePoolFactory(kind="real"))
+    services.set_study_pool(study, see_through)
+    with pytest.raises(services.ServiceError, match=rf"pool {re.escape(str(see_through))}: .* \(field: alpha\)"):
+        services.open_study(study)
+    assert not StudyItem.objects.filter(study=study).exists()

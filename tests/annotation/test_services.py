@@ -38,7 +38,7 @@ def test_open_refuses_pools_encoded_differently():
     study = services.create_study(name="mixed sizes", items_per_assignment=10)
     services.set_study_pool(study, real)
     services.set_study_pool(study, fake)
-    with pytest.raises(services.ServiceError, match="encoded differently"):
+    with pytest.raises(services.ServiceError, match=r"differ in size \(field: size\)"):
         services.open_study(study)
     assert Study.objects.get(pk=study.pk).status == Study.Status.DRAFT
     assert not StudyItem.objects.filter(study=study).exists()

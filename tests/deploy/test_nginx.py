@@ -131,7 +131,7 @@ def test_study_images_and_static_files_through_nginx(gunicorn, nginx, tmp_path, 
         response = request(port, reverse("annotation:image", args=[item.token]), headers=via_nginx)
         assert response.status == 200, response.body
         item = AssignmentItem.objects.select_related("item__pool").get(pk=item.pk)
-        assert response.body == images.image_path(item.item.pool, item.item.file).read_bytes()
+        assert response.body == images.study_image_path(item.item.study.public_id, item.item_id).read_bytes()
         headers = tuple(sorted((k.lower(), v) for k, v in response.headers if k.lower() not in PER_RESPONSE))
         header_sets[item.item.truth_real].add(headers)
         services.record_judgment(assignment, item.token, answer_real=True, response_ms=800)
