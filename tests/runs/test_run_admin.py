@@ -224,6 +224,8 @@ def test_scoring_offers_what_can_run_now_the_pool_dataset_own_first_and_the_web_
     assert listing.index(reverse("admin:runs_domainclassifier_add") + "?dataset=mnist") < listing.index(
         "train-scorer --dataset mnist"
     )
+    pool_page = staff_client.get(reverse("admin:runs_imagepool_change", args=[pool.pk])).content.decode()
+    assert "failed: ScorerError: scorer mnist_cnn: not found" in pool_page and "?dataset=mnist" in pool_page
     assert failed.pk
 
 

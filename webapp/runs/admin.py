@@ -39,7 +39,7 @@ from webapp.runs.models import (
     RunStatus,
     TrainingRun,
 )
-from webapp.runs.numbers import duration, percent
+from webapp.runs.numbers import duration, percent, setting
 
 REFUSALS = (services.ServiceError, engine.ConfigError)
 # Posted by the buttons of a run's change page, which run the list's actions on that one run: go back there.
@@ -324,7 +324,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return format_html(
             "<table><tr><th>recipe</th><td>{}</td></tr>{}</table>",
             run.config.get("recipe"),
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((name, setting(value)) for name, value in rows)),
         )
 
     @admin.action(description="Launch the selected drafts")
@@ -415,7 +415,7 @@ class ImagePoolAdmin(admin.ModelAdmin):
     list_filter = ("kind", "status", "dataset")
     actions = ("score", "train_classifier")
     pool_fields = ("kind", "run", "checkpoint", "step", "dataset", "size", "seed", "split", "image_size")
-    result_fields = ("status", "path", "error", "created_at", "finished_at")
+    result_fields = ("status", "path", "error", "score_summary", "created_at", "finished_at")
 
     def get_form(self, request: HttpRequest, obj: ImagePool | None = None, change: bool = False, **kwargs: Any):
         if obj is None:
