@@ -56,6 +56,8 @@ def _history(run: TrainingRun) -> None:
         ]
         if step % 100 == 0:
             points.append(MetricPoint(run=run, name="test_error", kind=MetricKind.EVAL, step=step, value=0.3 / step))
+        # The loop reports the training error with its losses: it belongs with the errors all the same.
+        points.append(MetricPoint(run=run, name="train_error", kind=MetricKind.LOSS, step=step, value=0.1 / step))
     MetricPoint.objects.bulk_create(points)
 
 
@@ -73,14 +75,18 @@ def test_the_run_page_on_a_phone_charts_like_tensorboard_and_slides_through_ever
     page.wait_for_function("document.querySelectorAll('.chart .uplot').length === 2")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page fits the phone"
     titles = page.eval_on_selector_all(".chart .u-title", "els => els.map(e => e.textContent)")
-    assert titles == ["losses", "test error"], "losses and errors on separate axes"
+    assert titles == ["losses", "error rates"], "losses and errors on separate axes"
     chart_width = page.eval_on_selector(".chart canvas", "c => c.getBoundingClientRect().width")
     assert chart_width <= 380
     # Smoothing on by default: the raw curve stays, faint, behind the smoothed one.
     legend = page.eval_on_selector_all(
         ".chart[data-title='losses'] .u-legend .u-label", "els => els.map(e => e.textContent)"
     )
-    assert "loss_d (raw)" in legend and "loss_d" in legend
+    assert "loss_d (raw)" in legend and "loss_d" in legend and "train_error" not in legend
+    errors = page.eval_on_selector_all(
+        ".chart[data-title='error rates'] .u-legend .u-label", "els => els.map(e => e.textContent)"
+    )
+    assert {"test_error", "train_error"} <= set(errors)
     page.fill("#smoothing", "0")
     page.dispatch_event("#smoothing", "input")
     page.wait_for_function(

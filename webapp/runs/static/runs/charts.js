@@ -62,6 +62,16 @@
     };
   }
 
+  // The raw curves' rows would double the legend: the smoothed row's colour names both.
+  function plot(opts, data, box) {
+    const u = new uPlot(opts, data, box);
+    u.series.forEach((s, i) => {
+      const row = u.root.querySelectorAll(".u-legend .u-series")[i];
+      if (row && / \(raw\)$/.test(s.label)) row.style.display = "none";
+    });
+    return u;
+  }
+
   function controls(root) {
     const box = root.dataset.controls && document.getElementById(root.dataset.controls);
     const log = box && box.querySelector("#log-scale");
@@ -105,12 +115,11 @@
           box.className = "chart";
           box.dataset.title = group.title;
           this.root.appendChild(box);
-          const plot = new uPlot(options(group, this.width(box), state), data, box);
-          this.charts.set(group.title, { key: key, box: box, plot: plot });
+          this.charts.set(group.title, { key: key, box: box, plot: plot(options(group, this.width(box), state), data, box) });
         } else if (entry.key !== key || rebuild) {
           // New series or settings: a new plot in the same place.
           entry.plot.destroy();
-          entry.plot = new uPlot(options(group, this.width(entry.box), state), data, entry.box);
+          entry.plot = plot(options(group, this.width(entry.box), state), data, entry.box);
           entry.key = key;
         } else {
           entry.plot.setData(data);
@@ -119,19 +128,20 @@
     }
   }
 
-  // Losses share one chart (log scale on demand); errors get one on a percentage axis; every other
+  // Losses share one chart (log scale on demand); error rates get one on a percentage axis; every other
   // evaluation and score series its own (their scales differ).
   function runGroups(json) {
     const losses = [], errors = [], others = [];
     for (const [name, s] of Object.entries(json.series)) {
       const series = { label: name, steps: s.steps, values: s.values };
-      if (s.kind === "loss") losses.push(series);
-      else if (/error/.test(name)) errors.push(series);
+      // An error rate is no loss, whichever the loop reported it as (train_error comes with the losses).
+      if (/error/.test(name)) errors.push(series);
+      else if (s.kind === "loss") losses.push(series);
       else others.push({ title: name, series: [series] });
     }
     const groups = [];
     if (losses.length) groups.push({ title: "losses", series: losses, loggable: true });
-    if (errors.length) groups.push({ title: "test error", series: errors, percent: true });
+    if (errors.length) groups.push({ title: "error rates", series: errors, percent: true });
     return groups.concat(others);
   }
 
