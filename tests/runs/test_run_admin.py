@@ -300,3 +300,44 @@ def test_the_ablation_confirmation_lists_differences_drops_copies_of_the_base_an
         "-L+HA",
         "our_methods",
     ]
+
+
+def test_launching_says_what_it_queued_and_duplicating_from_a_run_page_opens_the_copy(
+    staff_client, django_capture_on_commit_callbacks
+):
+    ahead = services.create_run(tiny_config(), name="ahead", launch=True)
+    draft = services.create_run(tiny_config(), name="mine", launch=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        said = [str(m) for m in _action(staff_client, "launch", [draft]).context["messages"]]
+    assert any(f"Queued {draft} for a GPU worker: 8 steps, 1 queued runs ahead of it" in text for text in said), said
+    assert ahead.pk
+
+    data = {"action": "duplicate", "_selected_action": [str(draft.pk)], "_return": "change"}
+    response = staff_client.post(CHANGELIST, data, follow=True)
+    copy = TrainingRun.objects.get(source_run=draft)
+    assert copy.status == RunStatus.DRAFT
+    assert response.redirect_chain[-1][0] == reverse("admin:runs_trainingrun_change", args=[copy.pk])
+
+
+def test_scoring_from_a_run_page_scores_its_newest_written_pool(staff_client, no_weights):
+    run = TrainingRunFactory(status=RunStatus.DONE)
+    ImagePool.objects.create(kind=ImagePool.Kind.GENERATED, run=run, dataset="digits", size=4, status=JobStatus.DONE)
+    newest = ImagePool.objects.create(
+        kind=ImagePool.Kind.GENERATED, run=run, dataset="digits", size=8, status=JobStatus.DONE
+    )
+    DomainClassifier.objects.create(dataset="digits", scorer="digits_cnn", status=JobStatus.DONE)
+    data = {"action": "score", "_selected_action": [str(run.pk)], "_return": "change"}
+    page = staff_client.post(CHANGELIST, data)
+    assert [name for name, _ in page.context["form"].fields["scorer"].choices] == ["digits_cnn"]
+    response = staff_client.post(CHANGELIST, {**data, "apply": "1", "scorer": "digits_cnn", "real_split": "test"})
+    assert response.url == reverse("admin:runs_trainingrun_change", args=[run.pk])
+    assert PoolScore.objects.get().pool == newest
+
+
+def test_the_run_list_finds_a_run_by_its_id_and_survives_a_bad_page(staff_client):
+    runs = [TrainingRunFactory(status=RunStatus.DONE) for _ in range(3)]
+    page = staff_client.get(reverse("runs:list"), {"q": f"#{runs[1].pk}", "page": "abc"})
+    assert [run.pk for run in page.context["runs"]] == [runs[1].pk]
+    TrainingRunFactory(status=RunStatus.RUNNING)
+    table = staff_client.get(reverse("runs:list"), {"q": "run", "status": "running"}).content.decode()
+    assert 'hx-get="/runs/table/?q=run&amp;status=running"' in table, "the live refresh keeps the search"

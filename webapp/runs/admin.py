@@ -54,9 +54,9 @@ def _each(
     what: str,
     call: Callable[[Any], Any],
     describe: Callable[[Any], str] | None = None,
-) -> None:
+) -> list[Any]:
     """Call the service on each selected row; report how many it took, what each made (``describe`` of the
-    service's result) and why it refused the others."""
+    service's result) and why it refused the others. Returns the service's results."""
     done, refused = [], []
     for obj in queryset:
         try:
@@ -70,6 +70,7 @@ def _each(
         modeladmin.message_user(request, describe(result), messages.INFO)
     for reason in refused:
         modeladmin.message_user(request, reason, messages.ERROR)
+    return done
 
 
 def _queued(run: TrainingRun) -> str:
@@ -268,6 +269,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             request.POST.get(RETURN_FIELD) == "change"
             and len(selected) == 1
             and isinstance(response, HttpResponseRedirect)
+            and response.url == request.get_full_path()  # the list's own redirect, not an action's
         ):
             return HttpResponseRedirect(reverse("admin:runs_trainingrun_change", args=[selected[0]]))
         return response
@@ -340,8 +342,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
         _each(self, request, queryset, "Queued to resume", lambda run: services.resume_run(run, user=request.user))
 
     @admin.action(description="Duplicate the selected runs as drafts")
-    def duplicate(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(
+    def duplicate(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        copies = _each(
             self,
             request,
             queryset,
@@ -349,6 +351,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
             lambda run: services.duplicate_run(run, user=request.user),
             lambda copy: f"Draft {copy} created: edit it, then launch it.",
         )
+        if request.POST.get(RETURN_FIELD) == "change" and len(copies) == 1:
+            # From a run's page: on to the copy's, where it is edited.
+            return HttpResponseRedirect(reverse("admin:runs_trainingrun_change", args=[copies[0].pk]))
+        return None
 
     @admin.action(description="Launch the paper's ablation grid from each selected run…")
     def ablation(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
