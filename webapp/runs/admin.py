@@ -381,7 +381,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
             queryset,
             "Ablations launched",
             lambda run: services.launch_ablation(run, user=request.user),
-            lambda ablation: f"{ablation}: {ablation.runs.count()} runs queued.",
+            lambda ablation: format_html(
+                '{}: {} runs queued; <a href="{}">side by side</a>.',
+                ablation,
+                ablation.runs.count(),
+                ablation.get_absolute_url(),
+            ),
         )
         return None
 
