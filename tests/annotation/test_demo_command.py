@@ -109,24 +109,45 @@ def test_the_demo_trains_opens_a_study_and_serves_it_on_embedded_defaults(tmp_pa
         assert db.execute("select count(*) from annotation_study").fetchone() == (1,)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
-def test_the_demo_stopped_by_a_signal_stops_its_worker(tmp_path, sig):
-    """``kill``, a service manager's stop, a closed terminal, even SIGKILL: no worker is left running."""
+@pytest.mark.parametrize(
+    ("sig", "serving"),
+    [(signal.SIGTERM, False), (signal.SIGHUP, False), (signal.SIGKILL, False), (signal.SIGTERM, True)],
+    ids=["SIGTERM-training", "SIGHUP-training", "SIGKILL-training", "SIGTERM-serving"],
+)
+def test_the_demo_stopped_by_a_signal_stops_its_worker(tmp_path, sig, serving):
+    """``kill``, a service manager's stop, a closed terminal, even SIGKILL, while the demo run trains or
+    while the site is served: no worker is left running."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))},
         "DJANGO_DEBUG": "1",
         "WEBAPP_DATA_DIR": str(tmp_path),
         "OMP_NUM_THREADS": "1",
     }
-    # Long enough that the run is still training when the signal comes.
-    demo = [sys.executable, "manage.py", "demo", "--steps", "100000", "--password", "p", "--no-serve"]
+    demo = [sys.executable, "manage.py", "demo", "--password", "p"]
+    if serving:
+        demo += [
+            "--steps",
+            "4",
+            "--size",
+            "12",
+            "--items",
+            "6",
+            "--judgments",
+            "2",
+            "--host",
+            f"127.0.0.1:{_free_port()}",
+        ]
+    else:  # long enough that the run is still training when the signal comes
+        demo += ["--steps", "100000", "--no-serve"]
     proc = subprocess.Popen(demo, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
         for line in proc.stdout:
             lines.append(line)
-            if "worker started" in line:
+            if ("serving the site" if serving else "worker started") in line:
                 break
+        if serving:
+            time.sleep(1)  # into runserver's loop
         worker_pid = int(re.search(r"worker started \(pid (\d+)", "".join(lines)).group(1))
         assert _alive(worker_pid)
         proc.send_signal(sig)
