@@ -39,7 +39,7 @@ from webapp.runs.models import (
     RunStatus,
     TrainingRun,
 )
-from webapp.runs.numbers import duration, percent, setting
+from webapp.runs.numbers import count, duration, percent, setting
 
 REFUSALS = (services.ServiceError, engine.ConfigError)
 # Posted by the buttons of a run's change page, which run the list's actions on that one run: go back there.
@@ -308,7 +308,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress(self, run: TrainingRun) -> str:
         return format_html(
-            '<progress max="{}" value="{}"></progress> {}/{}', run.total_steps, run.step, run.step, run.total_steps
+            '<progress max="{}" value="{}"></progress> {}/{}',
+            run.total_steps,
+            run.step,
+            count(run.step),
+            count(run.total_steps),
         )
 
     @admin.display(description="dashboard")

@@ -39,6 +39,11 @@ def measurement(value: float | None, std: float | None = None) -> str:
     return f"{value:,.{decimals}f} ± {std:,.{decimals}f}"
 
 
+def metric(name: str, value: float | None) -> str:
+    """A named metric's value: rates (errors, accuracies) as percentages, anything else as ``number``."""
+    return percent(value) if any(word in name for word in ("error", "accuracy")) else number(value)
+
+
 def count(value: int | None) -> str:
     """12345 → "12,345"."""
     return "" if value is None else f"{value:,}"

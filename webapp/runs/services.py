@@ -50,6 +50,7 @@ from webapp.runs.models import (
     RunStatus,
     TrainingRun,
 )
+from webapp.runs.numbers import metric
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +425,7 @@ def record_progress(claim: Claim, progress: Any) -> None:
         if progress.checkpoint:
             _record_checkpoint(claim.run_id, progress.step, progress.checkpoint)
         if progress.metrics:
-            values = ", ".join(f"{name} {value:.4f}" for name, value in progress.metrics.items())
+            values = ", ".join(f"{name} {metric(name, value)}" for name, value in progress.metrics.items())
             _event(claim.run_id, f"step {progress.step}: {values}")
 
 
