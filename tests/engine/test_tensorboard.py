@@ -39,3 +39,14 @@ def test_tensorboard_reads_the_run_folder_as_metrics_jsonl_has_it_after_a_resume
         assert shown == pytest.approx(value, rel=1e-6)
     errors = [(line["step"], line["test_error"]) for line in lines if "test_error" in line]
     assert [step for step, _ in scalars["eval/test_error"]] == [step for step, _ in errors]
+
+
+def test_without_the_package_the_loop_reports_as_before(tmp_path, monkeypatch):
+    import sys
+
+    from gan_engine.training import tensorboard
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    hook = print
+    assert tensorboard.tee(tmp_path, 0, hook) is hook
+    assert not list(tmp_path.iterdir()), "no event file"
