@@ -73,6 +73,9 @@ def test_a_draft_shows_its_own_settings_and_can_be_edited_then_launched(
     form = page.context["adminform"].form
     assert form.initial["optim__steps"] == "8" and form.initial["data__dataset"] == "digits"
     assert "model__architecture" not in form.initial, "the recipe's default is left blank"
+    # A browser posts every ticked box back: a launch box ticked by default launched drafts on "Save".
+    assert b'type="checkbox"' not in page.content.split(b'id="trainingrun_form"')[1].split(b"</form>")[0]
+    assert b'name="_launch"' in page.content, "launching is a button of its own"
 
     change = reverse("admin:runs_trainingrun_change", args=[draft.pk])
     data = {**_post(name="draft"), **overrides_of(draft.config), "optim__steps": "12"}
