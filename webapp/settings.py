@@ -226,6 +226,8 @@ LOGGING = {
 }
 
 # --- Training runs -------------------------------------------------------------------------------
+# Flower's address, when one runs beside the workers: the dashboard's workers page links to it.
+FLOWER_URL = os.environ.get("FLOWER_URL", "")
 # A trainer renews its lease on the run's row this often; that round trip is also where it learns of
 # a cancellation, so this bounds how long a cancel takes to be honoured.
 RUN_HEARTBEAT_SECONDS = _env_number("RUN_HEARTBEAT_SECONDS", 2.0, minimum=0.1)

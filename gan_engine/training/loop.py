@@ -6,6 +6,7 @@ The engine's seam with whoever drives it (the CLI, a Celery worker): it writes f
     run_dir/config.json        the validated config
     run_dir/labelled.json      the labelled subset's indices (the seed's choice, recorded)
     run_dir/metrics.jsonl      one line per logged step: losses, throughput, test error
+    run_dir/events.out.tfevents.*  the same for TensorBoard, when it is installed (training/tensorboard.py)
     run_dir/samples/*.png      sample grids from fixed latents
     run_dir/checkpoints/*.pt   checkpoints that resume the run exactly
 
@@ -25,6 +26,7 @@ import torch
 
 from gan_engine.config import TrainConfig
 from gan_engine.recipes import Recipe, build_recipe
+from gan_engine.training import tensorboard
 from gan_engine.training.checkpoint import (
     check_resumable,
     checkpoint_dir,
@@ -106,6 +108,7 @@ def train(
         _truncate_metrics(run_dir / "metrics.jsonl", start)
     (run_dir / "config.json").write_text(config.to_json())
 
+    on_progress = tensorboard.tee(run_dir, start, on_progress)
     return _Loop(config, run_dir, recipe, data, on_progress, should_stop).run(start)
 
 

@@ -107,3 +107,60 @@ def test_the_demo_trains_opens_a_study_and_serves_it_on_embedded_defaults(tmp_pa
     with sqlite3.connect(tmp_path / "webapp.sqlite3") as db:
         assert db.execute("select count(*) from runs_trainingrun").fetchone() == (1,)
         assert db.execute("select count(*) from annotation_study").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("sig", "serving"),
+    [(signal.SIGTERM, False), (signal.SIGHUP, False), (signal.SIGKILL, False), (signal.SIGTERM, True)],
+    ids=["SIGTERM-training", "SIGHUP-training", "SIGKILL-training", "SIGTERM-serving"],
+)
+def test_the_demo_stopped_by_a_signal_stops_its_worker(tmp_path, sig, serving):
+    """``kill``, a service manager's stop, a closed terminal, even SIGKILL, while the demo run trains or
+    while the site is served: no worker is left running."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))},
+        "DJANGO_DEBUG": "1",
+        "WEBAPP_DATA_DIR": str(tmp_path),
+        "OMP_NUM_THREADS": "1",
+    }
+    demo = [sys.executable, "manage.py", "demo", "--password", "p"]
+    if serving:
+        demo += [
+            "--steps",
+            "4",
+            "--size",
+            "12",
+            "--items",
+            "6",
+            "--judgments",
+            "2",
+            "--host",
+            f"127.0.0.1:{_free_port()}",
+        ]
+    else:  # long enough that the run is still training when the signal comes
+        demo += ["--steps", "100000", "--no-serve"]
+    proc = subprocess.Popen(demo, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if ("serving the site" if serving else "worker started") in line:
+                break
+        if serving:
+            time.sleep(1)  # into runserver's loop
+        worker_pid = int(re.search(r"worker started \(pid (\d+)", "".join(lines)).group(1))
+        assert _alive(worker_pid)
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 40
+    while _alive(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = _alive(worker_pid)
+    if alive:
+        os.killpg(worker_pid, signal.SIGKILL)
+    assert not alive, f"the worker outlived the demo's {sig.name}"
+    if sig != signal.SIGKILL:
+        assert proc.returncode == 128 + sig, "the demo exits with the shell's code of the signal"

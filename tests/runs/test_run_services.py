@@ -15,7 +15,7 @@ from run_factories import CheckpointFactory, MetricPointFactory, StaffFactory, T
 from run_support import queued_messages
 
 from webapp import celery_app
-from webapp.runs import engine, services
+from webapp.runs import engine, planning, services
 from webapp.runs.models import (
     Checkpoint,
     ImagePool,
@@ -257,6 +257,32 @@ def test_the_ablation_grid_queues_one_run_per_variant_of_the_paper():
     assert runs["-MBF"].config["techniques"]["minibatch_discrimination"] is False
     assert runs["-L+HA"].config["techniques"]["historical_averaging"] is True
     assert runs["our_methods"].config == base.config
+
+
+def test_the_ablation_grid_of_a_semi_supervised_draft_drops_the_variants_equal_to_it():
+    """The recipe's defaults have VBN, label smoothing and minibatch features off: -VBN+BN, -LS and -MBF
+    would each train the base again."""
+    base = services.create_run(tiny_config(), name="ssl", launch=False)
+    plan = planning.plan_ablation(base)
+    assert [v.name for v in plan.dropped] == ["-VBN+BN", "-LS", "-MBF"]
+    assert {v.name: v.no_test_error != "" for v in plan.to_launch} == {"our_methods": False, "-L+HA": True, "-L": True}
+    assert "no labels" in plan.variants[2].no_test_error
+
+    ablation = services.launch_ablation(base)
+    assert sorted(ablation.runs.values_list("ablation_variant", flat=True)) == ["-L", "-L+HA", "our_methods"]
+    assert "-VBN+BN, -LS, -MBF dropped" in base.events.last().message
+
+
+def test_a_cost_estimate_uses_the_run_or_a_similar_run_measured_speed():
+    base = services.create_run(tiny_config(), name="ssl", launch=False)
+    assert planning.plan_ablation(base).total_seconds is None, "nothing measured yet: no made-up number"
+    TrainingRunFactory(status=RunStatus.DONE, images_per_sec=200.0)  # the same tiny config: 20 images a step
+    TrainingRunFactory(status=RunStatus.DONE, images_per_sec=1.0, settings={"optim.batch_size": 10})  # not similar
+    plan = planning.plan_ablation(base)
+    assert plan.speed.seconds_per_step == pytest.approx(0.1)
+    assert plan.total_seconds == pytest.approx(3 * 8 * 0.1)
+    base.images_per_sec = 20.0
+    assert planning.measured_speed(base).seconds_per_step == pytest.approx(1.0), "the run's own speed first"
 
 
 def test_sampling_needs_a_checkpoint_and_scoring_a_written_pool():

@@ -34,7 +34,7 @@ def _form_data(**fields: str) -> dict[str, str]:
         "name": "tiny from the form",
         "notes": "",
         "recipe": "improved_gan_ssl",
-        "launch_now": "on",
+        "_launch": "Save and launch",
         "data__dataset": "digits",
         "data__labels": "20",
         "model__width": "0.1",

@@ -10,12 +10,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from webapp.runs import engine, services
+from webapp.runs import engine, planning, services
 from webapp.runs.forms import (
     DomainClassifierForm,
     RealPoolForm,
@@ -25,34 +27,76 @@ from webapp.runs.forms import (
     ScorePoolForm,
     config_sections,
 )
-from webapp.runs.models import Ablation, Checkpoint, DomainClassifier, ImagePool, PoolScore, RunStatus, TrainingRun
+from webapp.runs.models import (
+    ACTIVE_STATUSES,
+    LEASED_STATUSES,
+    Ablation,
+    Checkpoint,
+    DomainClassifier,
+    ImagePool,
+    JobStatus,
+    PoolScore,
+    RunStatus,
+    TrainingRun,
+)
+from webapp.runs.numbers import count, duration, percent, setting
 
 REFUSALS = (services.ServiceError, engine.ConfigError)
+# Posted by the buttons of a run's change page, which run the list's actions on that one run: go back there.
+RETURN_FIELD = "_return"
+LAUNCH_BUTTON = "_launch"
 
 
 def _each(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, what: str, call: Callable[[Any], Any]
-) -> None:
-    """Call the service on each selected row; report how many it took and why it refused the others."""
-    done, refused = 0, []
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    what: str,
+    call: Callable[[Any], Any],
+    describe: Callable[[Any], str] | None = None,
+) -> list[Any]:
+    """Call the service on each selected row; report how many it took, what each made (``describe`` of the
+    service's result) and why it refused the others. Returns the service's results."""
+    done, refused = [], []
     for obj in queryset:
         try:
-            call(obj)
+            done.append(call(obj))
         except REFUSALS as exc:
             refused.append(f"{obj}: {exc}")
-        else:
-            done += 1
     modeladmin.message_user(
-        request, f"{what}: {done} of {done + len(refused)}.", messages.SUCCESS if done else messages.WARNING
+        request, f"{what}: {len(done)} of {len(done) + len(refused)}.", messages.SUCCESS if done else messages.WARNING
     )
+    for result in done if describe else ():
+        modeladmin.message_user(request, describe(result), messages.INFO)
     for reason in refused:
         modeladmin.message_user(request, reason, messages.ERROR)
+    return done
+
+
+def _queued(run: TrainingRun) -> str:
+    """What launching queued, in the researcher's terms: where the run stands in the queue and how long it trains."""
+    position = planning.queue_position(run)
+    ahead = "first in the queue" if position == 1 else f"{position - 1} queued runs ahead of it"
+    speed = planning.measured_speed(run)
+    cost = (
+        f"about {duration(run.total_steps * speed.seconds_per_step)} of training ({speed.source})"
+        if speed
+        else "no speed measured yet for this recipe, dataset and architecture"
+    )
+    return f"Queued {run} for a GPU worker: {run.total_steps:,} steps, {ahead}; {cost}."
 
 
 def _options_page(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, action: str, title: str, form: forms.Form
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    action: str,
+    title: str,
+    form: forms.Form | None = None,
+    template: str = "admin/runs/action_options.html",
+    **extra: Any,
 ) -> TemplateResponse:
-    """The intermediate page of an action that needs options (a pool's size, a scorer)."""
+    """The intermediate page of an action that needs options (a pool's size, a scorer) or a confirmation."""
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,
@@ -61,8 +105,55 @@ def _options_page(
         "action": action,
         "opts": modeladmin.model._meta,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "return_to": request.POST.get(RETURN_FIELD, ""),
+        **extra,
     }
-    return TemplateResponse(request, "admin/runs/action_options.html", context)
+    return TemplateResponse(request, template, context)
+
+
+def _score(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, selected: QuerySet, pools: QuerySet, action: str
+) -> HttpResponse | None:
+    """Score pools (those of the selected rows): the scorers that can run now are offered, the pools'
+    dataset's own first, and the others listed with their fix."""
+    pools = list(pools)
+    if not pools:
+        modeladmin.message_user(request, "No written pool to score: sample a pool first.", messages.ERROR)
+        return None
+    datasets = {pool.dataset for pool in pools}
+    dataset = datasets.pop() if len(datasets) == 1 else None
+    form = ScorePoolForm(request.POST if "apply" in request.POST else None, dataset=dataset)
+    if not form.is_valid():
+        return _options_page(modeladmin, request, selected, action, f"Score {len(pools)} pool(s)", form, pools=pools)
+    options = form.cleaned_data
+    _each(
+        modeladmin,
+        request,
+        pools,
+        "Scoring queued",
+        lambda pool: services.score_pool(pool, **options, user=request.user),
+        lambda score: f"{score} queued on the cpu queue.",
+    )
+    return None
+
+
+def score_html(score: PoolScore) -> str:
+    """A score's summary; a failure's reason, and its fix when the network could not be loaded."""
+    if score.status != JobStatus.FAILED:
+        return format_html("{}: {}", score.scorer, score.summary)
+    fix = planning.scorer_fix(score.scorer, score.error)
+    text = format_html('{}: <span class="errornote">failed: {}</span>', score.scorer, score.error)
+    if fix is None:
+        return text
+    if fix.web_fix:
+        return format_html(
+            '{}<br>Fix: <a href="{}">train {} from here</a>, or on a worker <code>{}</code>',
+            text,
+            fix.web_fix,
+            fix.name,
+            fix.cli_fix,
+        )
+    return format_html("{}<br>Fix, on each worker: <code>{}</code>", text, fix.cli_fix)
 
 
 def _created_by_service(obj: Any, created: Any) -> None:
@@ -88,7 +179,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_display_links = ("id", "name")
     list_filter = ("status", "recipe", "dataset")
     search_fields = ("name", "notes")
-    actions = ("launch", "cancel", "resume", "duplicate", "ablation", "sample_pool")
+    actions = ("launch", "cancel", "resume", "duplicate", "ablation", "sample_pool", "score")
+    change_form_template = "admin/runs/trainingrun/change_form.html"
     inlines = (CheckpointInline,)
     run_fields = (
         "dashboard",
@@ -116,9 +208,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: TrainingRun | None = None):
         if not self._editable(obj):
             return [(None, {"fields": ("name", "notes")}), ("Run", {"fields": self.run_fields})]
-        fieldsets: list[tuple[str | None, dict[str, Any]]] = [
-            (None, {"fields": ("name", "notes", "recipe", "launch_now")})
-        ]
+        fieldsets: list[tuple[str | None, dict[str, Any]]] = [(None, {"fields": ("name", "notes", "recipe")})]
         for section, names in config_sections().items():
             # What a researcher changes most is open; the rest folds away.
             classes = () if section in ("data", "techniques", "optim") else ("collapse",)
@@ -131,22 +221,98 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: TrainingRun | None):
         return () if self._editable(obj) else self.inlines
 
+    def has_delete_permission(self, request: HttpRequest, obj: TrainingRun | None = None) -> bool:
+        # A worker may be training it: deleting the row would leave that worker writing for nobody.
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_active)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        active = [str(run) for run in queryset if run.is_active]
+        if active:
+            self.message_user(
+                request, f"Not deleted, queued or training (cancel first): {', '.join(active)}", messages.ERROR
+            )
+        super().delete_queryset(request, queryset.exclude(status__in=ACTIVE_STATUSES))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kwargs: Any
+    ):
+        # Launched runs are not a form to fill in again and again: one run, then its dashboard.
+        draft = self._editable(obj)
+        context.update(show_save_and_add_another=draft, can_launch=draft, object_actions=self.object_actions(obj))
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def object_actions(self, run: TrainingRun | None) -> list[tuple[str, str]]:
+        """The list's actions that apply to this run now, as buttons of its change page: (action, label)."""
+        if run is None:
+            return []
+        now = timezone.now()
+        checkpoint = run.checkpoints.filter(pruned=False).exists()
+        offered = [
+            ("cancel", "Cancel", run.status in (RunStatus.QUEUED, RunStatus.RUNNING)),
+            (
+                "resume",
+                "Resume",
+                run.status in (RunStatus.FAILED, RunStatus.CANCELLED)
+                or (run.status in LEASED_STATUSES and run.lease_expired(now)),
+            ),
+            ("sample_pool", "Sample a pool", checkpoint),
+            ("score", "Score its newest pool", run.pools.filter(status=JobStatus.DONE).exists()),
+            ("ablation", "Ablation grid…", True),
+            ("duplicate", "Duplicate as a draft", True),
+        ]
+        return [(action, label) for action, label, shown in offered if shown]
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        response = super().response_action(request, queryset)
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if (
+            request.POST.get(RETURN_FIELD) == "change"
+            and len(selected) == 1
+            and isinstance(response, HttpResponseRedirect)
+            and response.url == request.get_full_path()  # the list's own redirect, not an action's
+        ):
+            return HttpResponseRedirect(reverse("admin:runs_trainingrun_change", args=[selected[0]]))
+        return response
+
+    def response_add(self, request: HttpRequest, obj: TrainingRun, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self._to_dashboard_if_launched(request, obj, super().response_add(request, obj, *args, **kwargs))
+
+    def response_change(self, request: HttpRequest, obj: TrainingRun) -> HttpResponse:
+        return self._to_dashboard_if_launched(request, obj, super().response_change(request, obj))
+
+    def _to_dashboard_if_launched(self, request: HttpRequest, obj: TrainingRun, response: HttpResponse) -> HttpResponse:
+        if LAUNCH_BUTTON in request.POST and obj.status != RunStatus.DRAFT:
+            return HttpResponseRedirect(obj.get_absolute_url())
+        return response
+
     def save_model(self, request: HttpRequest, obj: TrainingRun, form: Any, change: bool) -> None:
+        # Saving stores a draft; only the "Save and launch" button queues it.
         config = getattr(form, "config", None)
+        launch = LAUNCH_BUTTON in request.POST and config is not None
         if change:
             services.edit_run(obj, name=obj.name, notes=obj.notes, config=config)
-            if config is not None and form.cleaned_data.get("launch_now"):
+            if launch:
                 services.launch_run(obj, user=request.user)
-            return
-        run = services.create_run(
-            config, name=obj.name, notes=obj.notes, user=request.user, launch=form.cleaned_data["launch_now"]
-        )
-        _created_by_service(obj, run)
+        else:
+            _created_by_service(
+                obj, services.create_run(config, name=obj.name, notes=obj.notes, user=request.user, launch=launch)
+            )
+        if launch:
+            obj.refresh_from_db()
+            self.message_user(request, _queued(obj), messages.SUCCESS)
+        elif config is not None:
+            self.message_user(
+                request, f'{obj} is saved as a draft: nothing is queued. "Save and launch" queues it.', messages.INFO
+            )
 
     @admin.display(description="progress")
     def progress(self, run: TrainingRun) -> str:
         return format_html(
-            '<progress max="{}" value="{}"></progress> {}/{}', run.total_steps, run.step, run.step, run.total_steps
+            '<progress max="{}" value="{}"></progress> {}/{}',
+            run.total_steps,
+            run.step,
+            count(run.step),
+            count(run.total_steps),
         )
 
     @admin.display(description="dashboard")
@@ -164,12 +330,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return format_html(
             "<table><tr><th>recipe</th><td>{}</td></tr>{}</table>",
             run.config.get("recipe"),
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((name, setting(value)) for name, value in rows)),
         )
 
     @admin.action(description="Launch the selected drafts")
     def launch(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(self, request, queryset, "Launched", lambda run: services.launch_run(run, user=request.user))
+        _each(self, request, queryset, "Launched", lambda run: services.launch_run(run, user=request.user), _queued)
 
     @admin.action(description="Cancel the selected runs")
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -180,12 +346,53 @@ class TrainingRunAdmin(admin.ModelAdmin):
         _each(self, request, queryset, "Queued to resume", lambda run: services.resume_run(run, user=request.user))
 
     @admin.action(description="Duplicate the selected runs as drafts")
-    def duplicate(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(self, request, queryset, "Duplicated", lambda run: services.duplicate_run(run, user=request.user))
+    def duplicate(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        copies = _each(
+            self,
+            request,
+            queryset,
+            "Duplicated",
+            lambda run: services.duplicate_run(run, user=request.user),
+            lambda copy: f"Draft {copy} created: edit it, then launch it.",
+        )
+        if request.POST.get(RETURN_FIELD) == "change" and len(copies) == 1:
+            # From a run's page: on to the copy's, where it is edited.
+            return HttpResponseRedirect(reverse("admin:runs_trainingrun_change", args=[copies[0].pk]))
+        return None
 
-    @admin.action(description="Launch the paper's ablation grid from each selected run")
-    def ablation(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(self, request, queryset, "Ablations launched", lambda r: services.launch_ablation(r, user=request.user))
+    @admin.action(description="Launch the paper's ablation grid from each selected run…")
+    def ablation(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Six runs at once: first a page of what each variant changes, what it costs, and which are dropped."""
+        if "apply" not in request.POST:
+            plans = []
+            for run in queryset:
+                try:
+                    plans.append(planning.plan_ablation(run))
+                except engine.ConfigError as exc:
+                    self.message_user(request, f"{run}: {exc}", messages.ERROR)
+            return _options_page(
+                self,
+                request,
+                queryset,
+                "ablation",
+                "Launch the ablation grid?",
+                template="admin/runs/ablation_confirmation.html",
+                plans=plans,
+            )
+        _each(
+            self,
+            request,
+            queryset,
+            "Ablations launched",
+            lambda run: services.launch_ablation(run, user=request.user),
+            lambda ablation: format_html(
+                '{}: {} runs queued; <a href="{}">side by side</a>.',
+                ablation,
+                ablation.runs.count(),
+                ablation.get_absolute_url(),
+            ),
+        )
+        return None
 
     @admin.action(description="Sample a pool of N images from each run's newest checkpoint")
     def sample_pool(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -194,9 +401,25 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return _options_page(self, request, queryset, "sample_pool", "Sample a pool of images", form)
         options = form.cleaned_data
         _each(
-            self, request, queryset, "Pools queued", lambda run: services.sample_pool(run, **options, user=request.user)
+            self,
+            request,
+            queryset,
+            "Pools queued",
+            lambda run: services.sample_pool(run, **options, user=request.user),
+            lambda pool: f"{pool} queued on the cpu queue.",
         )
         return None
+
+    @admin.action(description="Score the newest written pool of each selected run")
+    def score(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        pools = ImagePool.objects.filter(
+            pk__in=[
+                p
+                for run in queryset
+                if (p := run.pools.filter(status=JobStatus.DONE).values_list("pk", flat=True).first())
+            ]
+        )
+        return _score(self, request, queryset, pools, "score")
 
 
 @admin.register(ImagePool)
@@ -205,9 +428,9 @@ class ImagePoolAdmin(admin.ModelAdmin):
 
     list_display = ("id", "kind", "run", "step", "dataset", "size", "seed", "status", "score_summary", "created_at")
     list_filter = ("kind", "status", "dataset")
-    actions = ("score",)
+    actions = ("score", "train_classifier")
     pool_fields = ("kind", "run", "checkpoint", "step", "dataset", "size", "seed", "split", "image_size")
-    result_fields = ("status", "path", "error", "created_at", "finished_at")
+    result_fields = ("status", "path", "error", "score_summary", "created_at", "finished_at")
 
     def get_form(self, request: HttpRequest, obj: ImagePool | None = None, change: bool = False, **kwargs: Any):
         if obj is None:
@@ -231,22 +454,27 @@ class ImagePoolAdmin(admin.ModelAdmin):
 
     @admin.display(description="scores")
     def score_summary(self, pool: ImagePool) -> str:
-        return format_html_join(", ", "{}: {}", ((s.scorer, s.summary) for s in pool.scores.all()))
+        return format_html_join(mark_safe("<br>"), "{}", ((score_html(s),) for s in pool.scores.all()))
+
+    def has_change_permission(self, request: HttpRequest, obj: ImagePool | None = None) -> bool:
+        # A pool is what its job wrote: its page is a record to read, with no Save button.
+        return obj is None and super().has_change_permission(request, obj)
 
     @admin.action(description="Score the selected pools")
     def score(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        form = ScorePoolForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            return _options_page(self, request, queryset, "score", "Score pools", form)
-        options = form.cleaned_data
+        return _score(self, request, queryset, queryset, "score")
+
+    @admin.action(description="Train the domain classifier of each selected pool's dataset (a GPU worker's job)")
+    def train_classifier(self, request: HttpRequest, queryset: QuerySet) -> None:
+        datasets = sorted({pool.dataset for pool in queryset})
         _each(
             self,
             request,
-            queryset,
-            "Scoring queued",
-            lambda pool: services.score_pool(pool, **options, user=request.user),
+            datasets,
+            "Domain classifiers queued",
+            lambda dataset: services.train_domain_classifier(dataset, user=request.user),
+            lambda classifier: f"{classifier.scorer} queued for a GPU worker (domain classifier #{classifier.pk}).",
         )
-        return None
 
 
 @admin.register(PoolScore)
@@ -258,19 +486,34 @@ class PoolScoreAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: PoolScore | None = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
 
 @admin.register(DomainClassifier)
 class DomainClassifierAdmin(admin.ModelAdmin):
     """Adding one queues its training on a GPU worker."""
 
-    form = DomainClassifierForm
-    list_display = ("id", "scorer", "status", "test_accuracy", "weights_sha256", "created_at")
+    list_display = ("id", "scorer", "status", "accuracy", "weights_sha256", "created_at")
     list_filter = ("status", "dataset")
+
+    def get_form(self, request: HttpRequest, obj: DomainClassifier | None = None, change: bool = False, **kwargs: Any):
+        # The add form's choices and help; a classifier's own page shows its fields as read-only values.
+        if obj is None:
+            kwargs["form"] = DomainClassifierForm
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: DomainClassifier | None = None):
         if obj is None:
             return ()
-        return ("dataset", "epochs", "min_accuracy", "limit", "status", "test_accuracy", "weights_sha256", "error")
+        return ("dataset", "epochs", "min_accuracy", "limit", "status", "accuracy", "weights_sha256", "error")
+
+    def has_change_permission(self, request: HttpRequest, obj: DomainClassifier | None = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description="test accuracy", ordering="test_accuracy")
+    def accuracy(self, classifier: DomainClassifier) -> str:
+        return percent(classifier.test_accuracy)
 
     def save_model(self, request: HttpRequest, obj: DomainClassifier, form: Any, change: bool) -> None:
         if change:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 _config = importlib.import_module("gan_engine.config")
 _registry = importlib.import_module("gan_engine.registry")
 _scorers = importlib.import_module("gan_engine.metrics.scorers")
+_weights = importlib.import_module("gan_engine.metrics.weights")
 
 ConfigError: type[Exception] = importlib.import_module("gan_engine.errors").ConfigError
 TrainConfig = _config.TrainConfig
@@ -77,6 +79,14 @@ def domain_scorer(dataset: str) -> str | None:
 def scorer_dataset(name: str) -> str | None:
     """The dataset a domain scorer was trained on (its FID compares with that dataset); None for Inception."""
     return _scorers.SCORERS.get(name).dataset
+
+
+def scorer_weights(name: str) -> Path:
+    """Where the scorer's weights are looked for on this machine: Inception's file, or the domain scorer's
+    description (written beside its weights once training reached its accuracy)."""
+    if _scorers.SCORERS.get(name).kind == "canonical":
+        return _weights.inception_weights_path()
+    return _weights.scorer_dir() / f"{name}.json"
 
 
 def demo_overrides() -> dict[str, dict[str, Any]]:

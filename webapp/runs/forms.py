@@ -13,7 +13,7 @@ from typing import Any
 
 from django import forms
 
-from webapp.runs import engine
+from webapp.runs import engine, planning
 from webapp.runs.models import DomainClassifier, ImagePool, TrainingRun
 
 BLANK = ("", "recipe default")
@@ -62,9 +62,6 @@ def _config_fields() -> dict[str, forms.Field]:
         )
     }
     fields.update({form_name(spec.name): config_field(spec) for spec in engine.field_specs()})
-    fields["launch_now"] = forms.BooleanField(
-        required=False, initial=True, help_text="Queue it for a GPU worker on saving; otherwise keep it as a draft."
-    )
     return fields
 
 
@@ -138,6 +135,9 @@ class SamplePoolForm(forms.Form):
 
 
 class ScorePoolForm(forms.Form):
+    """Offers the scorers that can run now, the pools' dataset's own first; ``unavailable`` says why the
+    others cannot and how to fix it."""
+
     scorer = forms.ChoiceField(
         choices=(), help_text="the network: inception (the paper's) or a dataset's own classifier (<dataset>_cnn)"
     )
@@ -152,9 +152,11 @@ class ScorePoolForm(forms.Form):
         "60,000, once: the statistics are cached)",
     )
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, dataset: str | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["scorer"].choices = [(name, name) for name, _ in engine.scorer_choices()]
+        options = planning.scorer_options(dataset)
+        self.fields["scorer"].choices = [(o.name, f"{o.name}: {o.description}") for o in options if o.ready]
+        self.unavailable = [o for o in options if not o.ready]
 
 
 class DomainClassifierForm(forms.ModelForm):

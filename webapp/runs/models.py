@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from webapp.runs.numbers import measurement, number
+
 
 def artifact_path(relative: str) -> Path:
     """A stored artifact path (relative to ARTIFACTS_DIR, so that machines may mount it anywhere) made absolute."""
@@ -282,9 +284,9 @@ class PoolScore(models.Model):
         if self.status != JobStatus.DONE:
             return self.status
         v = self.values
-        parts = [f"IS {v['is_mean']:.3f} ± {v['is_std']:.3f}"]
+        parts = [f"IS {measurement(v['is_mean'], v['is_std'])}"]
         if "fid" in v:
-            parts.append(f"FID {v['fid']:.3f}")
+            parts.append(f"FID {number(v['fid'])}")
         return ", ".join(parts)
 
 

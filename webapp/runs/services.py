@@ -35,7 +35,7 @@ from django.db import Error, InterfaceError, OperationalError, connections, tran
 from django.db.models import Q
 from django.utils import timezone
 
-from webapp.runs import engine
+from webapp.runs import engine, planning
 from webapp.runs.models import (
     LEASED_STATUSES,
     Ablation,
@@ -50,6 +50,7 @@ from webapp.runs.models import (
     RunStatus,
     TrainingRun,
 )
+from webapp.runs.numbers import metric
 
 log = logging.getLogger(__name__)
 
@@ -205,19 +206,31 @@ def duplicate_run(run: TrainingRun, *, user: Any = None) -> TrainingRun:
 
 def launch_ablation(run: TrainingRun, *, user: Any = None) -> Ablation:
     """The paper's ablation from one run's config: one queued run per variant (our methods, -VBN+BN,
-    -L+HA, -LS, -L, -MBF), grouped for the comparison page. Raises ``ConfigError`` when a variant is not
+    -L+HA, -LS, -L, -MBF), grouped for the comparison page. A variant equal to the base (its technique was
+    already off) is dropped: it would train the base again. Raises ``ConfigError`` when a variant is not
     valid for the run's recipe; nothing is queued then."""
-    grid = engine.ablation_grid(engine.config_from_dict(run.config))
+    plan = planning.plan_ablation(run)
     with transaction.atomic():
         ablation = Ablation.objects.create(
             name=f"ablation of {run.name}",
             base_run=run,
             created_by=_author(user),
         )
-        for variant, config in grid.items():
+        for variant in plan.to_launch:
             create_run(
-                config, name=f"{run.name} [{variant}]", user=user, source_run=run, ablation=ablation, variant=variant
+                variant.config,
+                name=f"{run.name} [{variant.name}]",
+                user=user,
+                source_run=run,
+                ablation=ablation,
+                variant=variant.name,
             )
+        dropped = ", ".join(v.name for v in plan.dropped)
+        _event(
+            run.pk,
+            f"ablation grid launched{_who(user)}: {len(plan.to_launch)} runs"
+            + (f"; {dropped} dropped, equal to this run's config" if dropped else ""),
+        )
     return ablation
 
 
@@ -412,7 +425,7 @@ def record_progress(claim: Claim, progress: Any) -> None:
         if progress.checkpoint:
             _record_checkpoint(claim.run_id, progress.step, progress.checkpoint)
         if progress.metrics:
-            values = ", ".join(f"{name} {value:.4f}" for name, value in progress.metrics.items())
+            values = ", ".join(f"{name} {metric(name, value)}" for name, value in progress.metrics.items())
             _event(claim.run_id, f"step {progress.step}: {values}")
 
 

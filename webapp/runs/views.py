@@ -6,21 +6,31 @@ HTTP 286, htmx's signal to stop polling. Charts fetch their series as JSON and d
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.core.paginator import Paginator
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 
-from webapp.runs import engine
+from webapp.runs import engine, planning
+from webapp.runs.admin import score_html
 from webapp.runs.models import (
+    LEASED_STATUSES,
     Ablation,
+    DomainClassifier,
+    ImagePool,
+    JobStatus,
     MetricKind,
     MetricPoint,
+    PoolScore,
     RunStatus,
     TrainingRun,
     artifact_path,
@@ -29,6 +39,8 @@ from webapp.runs.models import (
 STOP_POLLING = 286  # htmx: stop polling this element
 LOG_TAIL = 40
 MAX_POINTS = 2000  # per series sent to a chart; longer series are thinned evenly
+RUNS_PER_PAGE = 50
+_GRID_NAME = re.compile(r"step_(\d+)\.png$")
 
 
 def _with_summary(runs: QuerySet[TrainingRun]) -> QuerySet[TrainingRun]:
@@ -39,18 +51,40 @@ def _with_summary(runs: QuerySet[TrainingRun]) -> QuerySet[TrainingRun]:
 
 @staff_member_required
 def run_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "runs/run_list.html", _table_context())
+    return render(request, "runs/run_list.html", _table_context(request))
 
 
 @staff_member_required
 def run_table(request: HttpRequest) -> HttpResponse:
-    context = _table_context()
+    context = _table_context(request)
     return render(request, "runs/_run_table.html", context, status=200 if context["any_active"] else STOP_POLLING)
 
 
-def _table_context() -> dict[str, Any]:
-    runs = list(_with_summary(TrainingRun.objects.select_related("ablation"))[:200])
-    return {"runs": runs, "any_active": any(run.is_active for run in runs)}
+def _table_context(request: HttpRequest) -> dict[str, Any]:
+    """One page of runs, searched (name, notes, id) and filtered (status, recipe, dataset) from the query."""
+    runs = TrainingRun.objects.select_related("ablation")
+    query = request.GET.get("q", "").strip()
+    if query:
+        match = Q(name__icontains=query) | Q(notes__icontains=query)
+        runs = runs.filter(match | Q(pk=int(query.lstrip("#"))) if query.lstrip("#").isdigit() else match)
+    filters = {key: request.GET.get(key, "") for key in ("status", "recipe", "dataset")}
+    runs = runs.filter(**{key: value for key, value in filters.items() if value})
+    page = Paginator(_with_summary(runs), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    positions = planning.queue_positions() if any(run.status == RunStatus.QUEUED for run in page) else {}
+    for run in page:
+        run.queue_position = positions.get(run.pk)
+    choices = set(TrainingRun.objects.order_by().values_list("recipe", "dataset").distinct())
+    return {
+        "runs": page,
+        "page": page,
+        "query": query,
+        "filters": filters,
+        "querystring": request.GET.urlencode(),
+        "statuses": RunStatus.choices,
+        "recipes": sorted({recipe for recipe, _ in choices}),
+        "datasets": sorted({dataset for _, dataset in choices}),
+        "any_active": any(run.is_active for run in page),
+    }
 
 
 @staff_member_required
@@ -67,12 +101,25 @@ def run_live(request: HttpRequest, pk: int) -> HttpResponse:
 def _live_context(pk: int) -> dict[str, Any]:
     run = get_object_or_404(TrainingRun.objects.select_related("ablation", "source_run", "created_by"), pk=pk)
     events = list(run.events.order_by("-id")[:LOG_TAIL])[::-1]
+    pools = list(run.pools.prefetch_related("scores").order_by("-created_at")[:20])
+    for pool in pools:
+        pool.score_lines = [score_html(score) for score in pool.scores.all()]
     return {
         "run": run,
         "checkpoints": list(run.checkpoints.filter(pruned=False).order_by("-step")),
-        "pools": list(run.pools.prefetch_related("scores").order_by("-created_at")[:20]),
+        "pools": pools,
         "events": events,
+        "queue_position": planning.queue_position(run),
+        "grids": _grid_steps(run),
     }
+
+
+def _grid_steps(run: TrainingRun) -> list[int]:
+    """The steps of every sample grid on disk, oldest first (the slider's stops)."""
+    folder = run.run_dir / "samples"
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for path in folder.iterdir() if (m := _GRID_NAME.search(path.name)))
 
 
 @staff_member_required
@@ -106,16 +153,61 @@ def _series(points: QuerySet[MetricPoint]) -> dict[str, dict[str, Any]]:
 
 
 @staff_member_required
-def run_sample(request: HttpRequest, pk: int) -> FileResponse:
+def run_metrics_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every metric point of the run, one row a step and one column a series (blank where a series has no
+    value at that step; a diverged value as nan), for a spreadsheet or pandas."""
     run = get_object_or_404(TrainingRun, pk=pk)
-    if not run.sample_grid:
+    rows: dict[int, dict[str, float]] = defaultdict(dict)
+    names: dict[str, None] = {}
+    for name, step, value in run.metric_points.order_by("step", "name").values_list("name", "step", "value"):
+        rows[step][name] = value
+        names.setdefault(name)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-metrics.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["step", *sorted(names)])
+    for step in sorted(rows):
+        writer.writerow([step, *(repr(rows[step][n]) if n in rows[step] else "" for n in sorted(names))])
+    return response
+
+
+@staff_member_required
+def run_sample(request: HttpRequest, pk: int) -> FileResponse:
+    """The newest sample grid, or with ``?grid=N`` the grid written at step N (the slider's)."""
+    run = get_object_or_404(TrainingRun, pk=pk)
+    grid = request.GET.get("grid", "")
+    if grid.isdigit():
+        relative = f"{run.run_dir_name}/samples/step_{int(grid):08d}.png"
+    elif run.sample_grid:
+        relative = run.sample_grid
+    else:
         raise Http404("no sample grid yet")
-    path = artifact_path(run.sample_grid).resolve()
+    path = artifact_path(relative).resolve()
     if not path.is_relative_to(settings.ARTIFACTS_DIR) or not path.is_file():
         raise Http404("sample grid not found")
     response = FileResponse(path.open("rb"), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"  # the URL carries the step: a new grid is a new URL
     return response
+
+
+@staff_member_required
+def workers(request: HttpRequest) -> HttpResponse:
+    """Who trains what, from the runs' leases (no broker round trip), and what waits in the queue."""
+    now = timezone.now()
+    training = list(TrainingRun.objects.filter(status__in=LEASED_STATUSES).order_by("worker_host", "pk"))
+    for run in training:
+        run.stalled = run.lease_expired(now)
+    queued = list(TrainingRun.objects.filter(status=RunStatus.QUEUED).order_by("queued_at", "pk")[:RUNS_PER_PAGE])
+    jobs = {
+        "pools": ImagePool.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).count(),
+        "scores": PoolScore.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).count(),
+        "classifiers": DomainClassifier.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).count(),
+    }
+    return render(
+        request,
+        "runs/workers.html",
+        {"training": training, "queued": queued, "jobs": jobs, "flower_url": settings.FLOWER_URL},
+    )
 
 
 @staff_member_required
@@ -150,6 +242,7 @@ def _compare_context(runs: list[TrainingRun], *, title: str, ablation: Ablation 
             "run": run,
             "scores": [newest[run.pk].get(name) for name in columns],
             "label": run.ablation_variant or run.name,
+            "no_test_error": planning.no_test_error_reason(run.config),
         }
         for run in runs
     ]
@@ -158,6 +251,15 @@ def _compare_context(runs: list[TrainingRun], *, title: str, ablation: Ablation 
         "ablation": ablation,
         "rows": rows,
         "columns": columns,
+        "config_diff": _config_diff(runs),
         "curves": {"labels": {str(run.pk): run.ablation_variant or run.name for run in runs}, "series": curves},
         "any_active": any(run.status in (RunStatus.QUEUED, RunStatus.RUNNING) for run in runs),
     }
+
+
+def _config_diff(runs: list[TrainingRun]) -> dict[str, Any]:
+    """The settings on which the runs disagree: field → one value per run, in the table's order."""
+    flat = [planning.flatten(run.config) for run in runs]
+    names = dict.fromkeys(name for config in flat for name in config)
+    fields = [name for name in names if len({repr(config.get(name)) for config in flat}) > 1]
+    return {"runs": runs, "rows": [(name, [config.get(name) for config in flat]) for name in fields]}

@@ -4,16 +4,21 @@ Migrates the database (SQLite unless DATABASE_URL says otherwise), creates an ad
 credentials, starts a real Celery worker (tasks travel through the file broker unless REDIS_URL is set),
 trains the engine's small demo run on Fashion-MNIST on the CPU, opens a study mixing its samples with real
 images, prints the annotator's link and the results page, and serves the site until Ctrl-C. The worker stops
-with the command. Running it again reuses the account (new password), the run and the open study.
+with the command however it ends: Ctrl-C, SIGTERM (``kill``, a service manager), SIGHUP (its terminal
+closed), an error, even SIGKILL (the kernel then tells the worker, see ``_start_worker``).
+Running it again reuses the account (new password), the run and the open study.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,7 @@ from webapp.runs.management.commands.demo_web import account_lines
 from webapp.runs.models import RunStatus, TrainingRun
 
 POLL_SECONDS = 2.0
+PR_SET_PDEATHSIG = 1
 # Queues the demo's worker consumes: training (gpu, here on the CPU) and pools (cpu).
 WORKER = ["-m", "celery", "-A", "webapp", "worker", "-n", "demo@%h", "-Q", "gpu,cpu", "--concurrency", "2",
           "--prefetch-multiplier", "1", "--beat", "--loglevel", "INFO"]  # fmt: skip
@@ -52,7 +58,11 @@ class Command(BaseCommand):
         self.stdout.write("\n".join(account_lines(account)))
         self.stdout.write(f"demo run #{run.pk} {'queued' if queued else f'found ({run.status})'}")
         log = settings.DATA_DIR / "demo-worker.log"
-        worker = _start_worker(log)
+        with _signals_end_the_command():
+            worker = _start_worker(log)
+            self._run_with(worker, run, log, options)
+
+    def _run_with(self, worker: subprocess.Popen[bytes], run: TrainingRun, log: Path, options: dict[str, Any]) -> None:
         self.stdout.write(f"worker started (pid {worker.pid}, log {log})")
         try:
             self._wait_for(run, worker, log)
@@ -90,11 +100,39 @@ def _error(run: TrainingRun) -> str:
     return "" if point is None else f", test error {100 * point.value:.1f}% at step {point.step}"
 
 
+@contextlib.contextmanager
+def _signals_end_the_command() -> Iterator[None]:
+    """SIGTERM and SIGHUP would end the process at once, skipping the ``finally`` that stops the worker (which
+    lives in a session of its own, so nothing else reaches it): turn them into an exit that unwinds like Ctrl-C."""
+
+    def leave(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _die_with_parent() -> None:
+    # Linux's PR_SET_PDEATHSIG: when the demo dies with no chance to stop the worker (SIGKILL), the kernel
+    # sends the worker SIGQUIT, Celery's cold shutdown, which ends its running task too.
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGQUIT)
+
+
 def _start_worker(log: Path) -> subprocess.Popen[bytes]:
     # Its own session, so that stopping it reaches its pool children and beat, and Ctrl-C reaches only us.
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, *WORKER], cwd=settings.BASE_DIR, stdout=out, stderr=out, start_new_session=True
+            [sys.executable, *WORKER],
+            cwd=settings.BASE_DIR,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
 

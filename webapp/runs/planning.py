@@ -1,0 +1,203 @@
+"""What an action would do, before it is taken: the ablation grid's variants and what each changes, what
+runs cost in time, where a queued run stands, and which scorers can run now. Read-only: the admin's
+confirmation and option pages, the dashboard and services.launch_ablation use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Q
+from django.urls import reverse
+
+from webapp.runs import engine
+from webapp.runs.models import DomainClassifier, JobStatus, RunStatus, TrainingRun
+
+# Recipes whose evaluation is a classifier's test error (gan_engine/recipes: improved_gan, supervised).
+CLASSIFYING_RECIPES = ("improved_gan", "improved_gan_ssl", "supervised")
+# The variant that is the base config itself: the reference row of the paper's Table 3.
+REFERENCE_VARIANT = "our_methods"
+
+
+def flatten(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored config as ``section.name`` → value (the recipe under ``recipe``)."""
+    flat = {"recipe": config.get("recipe")}
+    for section, values in config.items():
+        if isinstance(values, dict):
+            flat.update({f"{section}.{name}": value for name, value in values.items()})
+    return flat
+
+
+def config_differences(base: dict[str, Any], other: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(field, base value, other value) for every field where two stored configs differ, in field order."""
+    a, b = flatten(base), flatten(other)
+    return [(name, a.get(name), b.get(name)) for name in dict.fromkeys([*a, *b]) if a.get(name) != b.get(name)]
+
+
+def no_test_error_reason(config: dict[str, Any]) -> str:
+    """Why a run reports no test error ("" when it does): only a classifier trained on labels has one."""
+    if config.get("recipe") not in CLASSIFYING_RECIPES:
+        return f"the {config.get('recipe')} recipe trains no classifier: no test error (compare samples, IS, FID)"
+    if config.get("data", {}).get("labels") == 0:
+        return "no labels: the discriminator learns no classes, so there is no test error (compare samples, IS, FID)"
+    return ""
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Seconds per training step, and where that number comes from."""
+
+    seconds_per_step: float
+    source: str
+
+
+def measured_speed(run: TrainingRun) -> Speed | None:
+    """The run's own reported throughput, else the newest of a run with the same recipe, dataset,
+    architecture, width and batch size; None when no such run has reported one."""
+    batch = run.config["optim"]["batch_size"]
+    if run.images_per_sec:
+        return Speed(batch / run.images_per_sec, f"run #{run.pk} itself, {run.images_per_sec:,.0f} images/s")
+    model = run.config.get("model", {})
+    similar = (
+        TrainingRun.objects.filter(recipe=run.recipe, dataset=run.dataset, images_per_sec__isnull=False)
+        .filter(
+            config__model__architecture=model.get("architecture"),
+            config__model__width=model.get("width"),
+            config__optim__batch_size=batch,
+        )
+        .exclude(pk=run.pk)
+        .order_by("-updated_at")
+        .first()
+    )
+    if similar is None:
+        return None
+    return Speed(
+        batch / similar.images_per_sec,
+        f"run #{similar.pk}, same recipe, dataset, architecture and batch: {similar.images_per_sec:,.0f} images/s",
+    )
+
+
+@dataclass
+class Variant:
+    name: str
+    config: Any  # the engine's TrainConfig
+    differences: list[tuple[str, Any, Any]] = field(default_factory=list)
+    no_test_error: str = ""
+    seconds: float | None = None
+
+    @property
+    def same_as_base(self) -> bool:
+        return self.name != REFERENCE_VARIANT and not self.differences
+
+    @property
+    def steps(self) -> int:
+        return self.config.optim.steps
+
+
+@dataclass
+class AblationPlan:
+    run: TrainingRun
+    variants: list[Variant]
+    speed: Speed | None
+
+    @property
+    def to_launch(self) -> list[Variant]:
+        return [v for v in self.variants if not v.same_as_base]
+
+    @property
+    def dropped(self) -> list[Variant]:
+        return [v for v in self.variants if v.same_as_base]
+
+    @property
+    def total_seconds(self) -> float | None:
+        if self.speed is None:
+            return None
+        return sum(v.seconds or 0.0 for v in self.to_launch)
+
+
+def plan_ablation(run: TrainingRun) -> AblationPlan:
+    """The paper's ablation grid from the run's config: each variant with what it changes. A variant whose
+    technique was already off in the base equals the base; it would train the same run again."""
+    base = engine.config_from_dict(run.config)
+    base_dict = base.to_dict()
+    speed = measured_speed(run)
+    variants = []
+    for name, config in engine.ablation_grid(base).items():
+        as_dict = config.to_dict()
+        variants.append(
+            Variant(
+                name=name,
+                config=config,
+                differences=config_differences(base_dict, as_dict),
+                no_test_error=no_test_error_reason(as_dict),
+                seconds=None if speed is None else config.optim.steps * speed.seconds_per_step,
+            )
+        )
+    return AblationPlan(run=run, variants=variants, speed=speed)
+
+
+@dataclass(frozen=True)
+class ScorerOption:
+    """A scoring network and whether it can run now; when not, why, and the fixes (the web's first)."""
+
+    name: str
+    description: str
+    ready: bool
+    reason: str = ""
+    web_fix: str = ""  # a URL of this site that fixes it, "" when only a worker's command does
+    cli_fix: str = ""
+
+
+def scorer_options(dataset: str | None = None) -> list[ScorerOption]:
+    """Every scorer, those that can run now first and the dataset's own classifier first among them.
+
+    A domain scorer is ready once a classifier for it was trained here (its row is done) or its weights
+    are on this machine; Inception once its weights file is. Workers load from their own disks: on
+    separate machines, the weights must be where the workers look (docs/webapp.md)."""
+    trained = set(DomainClassifier.objects.filter(status=JobStatus.DONE).values_list("scorer", flat=True))
+    training = dict(
+        DomainClassifier.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).values_list("scorer", "pk")
+    )
+    options = []
+    for name, description in engine.scorer_choices():
+        own = engine.scorer_dataset(name)
+        path = engine.scorer_weights(name)
+        if name in trained or path.is_file():
+            options.append(ScorerOption(name, description, True))
+        elif own is None:
+            reason = f"its weights are not on this machine ({path})"
+            options.append(ScorerOption(name, description, False, reason, "", "python -m gan_engine fetch-weights"))
+        else:
+            add = reverse("admin:runs_domainclassifier_add") + f"?dataset={own}"
+            reason = (
+                f"training now (domain classifier #{training[name]})"
+                if name in training
+                else f"not trained yet: no {own} classifier has been trained"
+            )
+            cli = f"python -m gan_engine train-scorer --dataset {own}"
+            options.append(ScorerOption(name, description, False, reason, "" if name in training else add, cli))
+    own_first = engine.domain_scorer(dataset) if dataset else None
+    return sorted(options, key=lambda o: (not o.ready, o.name != own_first, o.name != "inception"))
+
+
+def scorer_fix(scorer: str, error: str) -> ScorerOption | None:
+    """The fix of a score that failed because its network could not be loaded; None for other failures."""
+    if "ScorerError" not in error:
+        return None
+    return next((o for o in scorer_options() if o.name == scorer and not o.ready), None)
+
+
+def queue_positions() -> dict[int, int]:
+    """Run id → 1-based place among the queued runs, oldest first (the order in which the broker's FIFO
+    queue hands them to GPU workers)."""
+    queued = TrainingRun.objects.filter(status=RunStatus.QUEUED).order_by("queued_at", "pk")
+    return {pk: i for i, pk in enumerate(queued.values_list("pk", flat=True), start=1)}
+
+
+def queue_position(run: TrainingRun) -> int | None:
+    if run.status != RunStatus.QUEUED or run.queued_at is None:
+        return None
+    ahead = TrainingRun.objects.filter(status=RunStatus.QUEUED).filter(
+        Q(queued_at__lt=run.queued_at) | Q(queued_at=run.queued_at, pk__lt=run.pk)
+    )
+    return ahead.count() + 1
