@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from annotation_factories import ImagePoolFactory, open_study, start
+from annotation_factories import STUDY_TEXTS, ImagePoolFactory, open_study, start
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
@@ -150,7 +150,7 @@ def test_with_feedback_the_truth_comes_after_the_judgment_is_stored(client):
 def test_attention_checks_look_like_any_other_item(client):
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
-    study = services.create_study(name="a", items_per_assignment=6, attention_per_assignment=2)
+    study = services.create_study(**STUDY_TEXTS, name="a", items_per_assignment=6, attention_per_assignment=2)
     services.set_study_pool(study, real)
     services.set_study_pool(study, fake)
     services.add_attention_items(study, obvious, count=2)
