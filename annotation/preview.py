@@ -44,7 +44,7 @@ def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     @wraps(view)
     def wrapped(request: HttpRequest, pk: int, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, get_object_or_404(Study, pk=pk), *args, **kwargs)
-        response["Content-Security-Policy"] = views.ANNOTATOR_CSP
+        response.setdefault("Content-Security-Policy", views.ANNOTATOR_CSP)  # an image keeps its own, stricter
         return response
 
     return staff_member_required(never_cache(wrapped))

@@ -52,7 +52,8 @@ MASKS = 4
 MASK_MS = 30
 # What the browser may report of how an image was seen (services.Display): CSS pixels, and the device's ratio.
 VIEWPORT_MAX = 100_000
-PIXEL_RATIO_MAX = 16
+PIXEL_RATIO_MIN = 0.01
+PIXEL_RATIO_MAX = 64
 
 
 def annotator_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -225,6 +226,8 @@ def task_page(
         "platform": platform,
         "preview": preview,
         "csrfToken": csrf_token,
+        # The page sends only what the server takes: an odd browser must never lose an answer to a refusal.
+        "displayLimits": {"viewport": VIEWPORT_MAX, "pixelRatio": [PIXEL_RATIO_MIN, PIXEL_RATIO_MAX]},
     }
     return render(request, "annotation/task.html", {"study": study, "config": config, "staff_preview": preview})
 
@@ -357,7 +360,7 @@ def _display(body: dict[str, Any]) -> services.Display:
         viewport_width=number("viewport_width", int, 1, VIEWPORT_MAX),
         viewport_height=number("viewport_height", int, 1, VIEWPORT_MAX),
         # NaN and infinities (Python's JSON reads them) fail the range, and a ratio of 0 is no screen.
-        device_pixel_ratio=number("device_pixel_ratio", float, 0.01, PIXEL_RATIO_MAX),
+        device_pixel_ratio=number("device_pixel_ratio", float, PIXEL_RATIO_MIN, PIXEL_RATIO_MAX),
         input_kind=input_kind,
     )
 

@@ -66,6 +66,7 @@ def test_how_an_image_was_seen_is_stored_and_exported(staff_client):
         ("viewport_height", 10**12),
         ("device_pixel_ratio", 0),
         ("device_pixel_ratio", -1),
+        ("device_pixel_ratio", 65),
         ("device_pixel_ratio", "2"),
         ("device_pixel_ratio", False),
         ("device_pixel_ratio", 1e308 * 10),  # json.dumps writes Infinity, which Python's JSON reads back

@@ -64,6 +64,8 @@ def test_feedback_never_moves_the_buttons_and_waits_for_a_tap(live_server, phone
 def test_feedback_goes_by_itself_after_the_studys_duration(live_server, desktop):
     study = open_study(items_per_assignment=2, feedback="each", feedback_ms=300)
     page = desktop
+    # A browser reporting a ratio the server would refuse: the page leaves it out rather than lose the answer.
+    page.add_init_script("Object.defineProperty(window, 'devicePixelRatio', {get: () => 100})")
     page.goto(live_server.url + study.entry_path)
     consent(page)
     practice(page, page)
@@ -73,7 +75,8 @@ def test_feedback_goes_by_itself_after_the_studys_duration(live_server, desktop)
     wait_ready(page, 1)  # nobody pressed anything
     page.click("#answer-generated")
     wait_state(page, "finish")
-    assert {j.input_kind for j in judgments(study)} == {"click"}
+    stored = judgments(study)
+    assert {(j.input_kind, j.viewport_width, j.device_pixel_ratio) for j in stored} == {("click", 1280, None)}
 
 
 def press(page: Any, code: str, key: str) -> None:

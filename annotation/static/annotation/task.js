@@ -108,15 +108,18 @@
     return type === "mouse" ? "click" : "tap";
   }
 
-  // How the image is seen: the viewport (CSS pixels) and the device pixel ratio. Only sensible values are sent;
-  // the server refuses others, and an answer must never be lost to an odd browser.
+  // How the image is seen: the viewport (CSS pixels) and the device pixel ratio. Only values within the server's
+  // limits are sent (it refuses others), so that an odd browser never loses an answer.
   function display() {
-    const sensible = (value, integer) =>
-      Number.isFinite(value) && value > 0 && (!integer || Number.isInteger(value)) ? value : undefined;
+    const limits = config.displayLimits;
+    const within = (value, low, high, integer) =>
+      Number.isFinite(value) && value >= low && value <= high && (!integer || Number.isInteger(value))
+        ? value
+        : undefined;
     return {
-      viewport_width: sensible(window.innerWidth, true),
-      viewport_height: sensible(window.innerHeight, true),
-      device_pixel_ratio: sensible(window.devicePixelRatio, false),
+      viewport_width: within(window.innerWidth, 1, limits.viewport, true),
+      viewport_height: within(window.innerHeight, 1, limits.viewport, true),
+      device_pixel_ratio: within(window.devicePixelRatio, ...limits.pixelRatio, false),
     };
   }
 
@@ -414,7 +417,7 @@
   document.addEventListener("keydown", (event) => {
     // While the withdrawal is confirmed, keys do what they do on its buttons, nothing else.
     if (suspended || event.repeat || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (onAnswer && event.code in ANSWER_KEYS) {
+    if (onAnswer && Object.hasOwn(ANSWER_KEYS, event.code)) {
       event.preventDefault();
       onAnswer(ANSWER_KEYS[event.code], event.timeStamp, "key");
     } else if (onContinue && CONTINUE_KEYS.has(event.code)) {
