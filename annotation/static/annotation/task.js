@@ -15,7 +15,10 @@
   const config = JSON.parse(document.getElementById("task-config").textContent);
   const $ = (id) => document.getElementById(id);
   const screens = ["intro", "trial", "pause", "finish", "withdraw-confirm", "withdrawn", "error"];
-  const ANSWER_KEYS = { KeyF: true, KeyJ: false };
+  const ANSWER_KEYS = new Map([
+    ["KeyF", true],
+    ["KeyJ", false],
+  ]);
   const CONTINUE_KEYS = new Set(["Space", "Enter", "NumpadEnter"]);
   // What ends the assignment on each platform after a withdrawal.
   const WITHDRAW_TEXT = {
@@ -417,9 +420,9 @@
   document.addEventListener("keydown", (event) => {
     // While the withdrawal is confirmed, keys do what they do on its buttons, nothing else.
     if (suspended || event.repeat || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (onAnswer && Object.hasOwn(ANSWER_KEYS, event.code)) {
+    if (onAnswer && ANSWER_KEYS.has(event.code)) {
       event.preventDefault();
-      onAnswer(ANSWER_KEYS[event.code], event.timeStamp, "key");
+      onAnswer(ANSWER_KEYS.get(event.code), event.timeStamp, "key");
     } else if (onContinue && CONTINUE_KEYS.has(event.code)) {
       event.preventDefault();
       onContinue();
