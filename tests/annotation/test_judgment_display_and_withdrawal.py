@@ -95,7 +95,7 @@ def test_nan_as_the_pixel_ratio_is_refused(client):
     assert not Judgment.objects.exists()
 
 
-def test_withdrawing_ends_the_assignment_and_frees_its_images(client):
+def test_withdrawing_ends_the_assignment_and_frees_its_images(client, staff_client):
     study = open_study(items_per_assignment=4, judgments_per_item=1)
     assignment = start(study)
     answer_all(assignment, limit=1)
@@ -113,6 +113,8 @@ def test_withdrawing_ends_the_assignment_and_frees_its_images(client):
     # Its three unanswered images go back to the others: a newcomer gets a sequence without them being reserved.
     other = start(study, worker="w2")
     assert other.sequence.count() == 4
+    results = staff_client.get(reverse("annotation:results", args=[study.pk])).content.decode()
+    assert "1 withdrawn by their annotators" in results
 
 
 def test_a_submitted_assignment_cannot_be_withdrawn(client):

@@ -131,6 +131,16 @@ def test_a_preview_of_a_draft_and_of_an_open_study_stores_nothing(staff_client):
     assert not StudyItem.objects.filter(study=study).exists()
 
 
+def test_a_preview_of_hype_time_runs_the_staircase(staff_client):
+    pools = [ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")]
+    study = draft(pools, protocol="hype_time", items_per_assignment=450)
+    answers = preview_through(staff_client, study)
+    exposures = [a["state"]["item"]["exposure_ms"] for a in answers[:-1]]
+    assert len(answers) == 20 and all(a["feedback"] for a in answers)
+    assert len(set(exposures)) > 1 and all(100 <= ms <= 1000 for ms in exposures)
+    assert not Judgment.objects.exists()
+
+
 def test_a_preview_serves_only_its_current_image_and_refuses_another(staff_client):
     study = draft([ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")])
     staff_client.post(reverse("annotation:preview", args=[study.pk]), {"consent": "yes"})
