@@ -132,7 +132,7 @@ class StudyAdmin(admin.ModelAdmin):
     list_display = ("id", "name", "status", "protocol", "feedback", "annotator_count", "results_link", "created_at")
     list_display_links = ("id", "name")
     list_filter = ("status", "protocol")
-    search_fields = ("name",)
+    search_fields = ("name", "title")
     inlines = (StudyPoolInline,)
     actions = ("open_studies", "close_studies", "export_judgments", "export_summary", "delete_drafts")
     state_fields = ("status", "links", "opening_checks", "opened_at", "closed_at", "created_by", "created_at")

@@ -222,3 +222,27 @@ def test_a_researcher_previews_a_draft_as_an_annotator_and_nothing_is_stored(liv
     assert len(shown) == 3
     for model in (Annotator, Assignment, Judgment):
         assert not model.objects.exists()
+
+
+def test_an_mturk_worker_who_comes_back_sees_the_end_again_without_a_second_post(live_server, desktop):
+    study = open_study(items_per_assignment=2)
+    host = "https://workersandbox.mturk.com"
+    posts: list[str] = []
+
+    def external_submit(route: Any) -> None:
+        posts.append(route.request.post_data or "")
+        route.fulfill(status=200, content_type="text/html", body="<p>submitted</p>")
+
+    page = desktop
+    page.route(f"{host}/mturk/externalSubmit", external_submit)
+    page.goto(f"{live_server.url}{study.entry_path}?assignmentId=A2&hitId=H2&workerId=W2&turkSubmitTo={host}")
+    consent(page)
+    practice(page, page)
+    answer_trials(page, page, 2)
+    page.wait_for_url(f"{host}/mturk/externalSubmit")
+    assert len(posts) == 1
+    page.goto(live_server.url + reverse("annotation:task", args=[Assignment.objects.get().token]))
+    finished(page, study.completion_code, 2)
+    assert page.locator("#submit-form button").is_visible(), "MTurk's form is offered, not posted again"
+    page.wait_for_timeout(500)
+    assert len(posts) == 1 and page.url.startswith(live_server.url)
