@@ -16,9 +16,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from annotation import services
+from annotation import readiness, services
 from annotation.access import visible_studies
 from annotation.export import csv_response, judgment_rows
 from annotation.models import Annotator, AttentionItem, Study, StudyItem, StudyPool
@@ -90,6 +90,10 @@ class StudyPoolInline(admin.TabularInline):
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "pool":
             kwargs["queryset"] = ImagePool.objects.filter(status=JobStatus.DONE).select_related("run")
+            formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+            # A researcher picks by dataset, run, checkpoint and image size: "pool #7" alone says none of them.
+            formfield.label_from_instance = readiness.pool_label
+            return formfield
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def _draft(self, obj: Study | None) -> bool:
@@ -140,10 +144,10 @@ class StudyAdmin(admin.ModelAdmin):
     )
     list_display_links = ("id", "name")
     list_filter = ("status", "protocol")
-    search_fields = ("name",)
+    search_fields = ("name", "title")
     inlines = (StudyPoolInline,)
     actions = ("open_studies", "close_studies", "export_judgments", "export_summary", "delete_drafts")
-    state_fields = ("status", "links", "opened_at", "closed_at", "created_by", "created_at")
+    state_fields = ("status", "links", "opening_checks", "opened_at", "closed_at", "created_by", "created_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # Exports act on this queryset too: only the studies this user may see (annotation.access).
@@ -152,12 +156,13 @@ class StudyAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Study | None = None) -> list[tuple[str | None, dict[str, Any]]]:
         fieldsets: list[tuple[str | None, dict[str, Any]]] = [
-            (None, {"fields": ["name", "protocol", "instructions", "consent_text", "completion_code"]}),
+            (None, {"fields": ["name", "title", "protocol", "instructions", "consent_text", "completion_code"]}),
             (
                 "Design",
                 {
                     "fields": [
                         "feedback",
+                        "feedback_ms",
                         "real_fraction",
                         "items_per_assignment",
                         "block_size",
@@ -168,6 +173,7 @@ class StudyAdmin(admin.ModelAdmin):
                 },
             ),
             ("Qualification", {"fields": ["require_qualification", "qualification_items", "qualification_threshold"]}),
+            ("Pools", {"fields": ["mixed_datasets_reason"]}),
             ("Access", {"fields": ["shared_with"]}),
         ]
         if obj is not None:
@@ -271,11 +277,22 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.display(description="links")
     def links(self, study: Study) -> str:
         return format_html(
-            '<a href="{}">results</a> · annotator link <code>{}</code> · <a href="{}">add attention checks</a>',
+            '<a href="{}">results</a> · annotator link <code>{}</code> · <a href="{}">add attention checks</a>'
+            ' · <a href="{}" id="preview-link">preview as annotator</a> (nothing stored)',
             study.get_absolute_url(),
             study.entry_path,
             reverse("admin:annotation_study_attention", args=[study.pk]),
+            reverse("annotation:preview", args=[study.pk]),
         )
+
+    @admin.display(description="before opening")
+    def opening_checks(self, study: Study) -> str:
+        if study.status != Study.Status.DRAFT:
+            return "opened"
+        found = readiness.problems(study)
+        if not found:
+            return "ready to open"
+        return format_html_join("", '<p class="errornote">{}</p>', ((str(problem),) for problem in found))
 
     @admin.action(description="Open the selected studies")
     def open_studies(self, request: HttpRequest, queryset: QuerySet) -> None:

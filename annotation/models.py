@@ -37,6 +37,10 @@ def completion_code() -> str:
     return secrets.token_hex(4).upper()
 
 
+# The heading of a study without a public title (one opened before studies had them).
+UNTITLED = "Real or generated?"
+
+
 def study_seed() -> int:
     return secrets.randbelow(2**31)
 
@@ -58,13 +62,18 @@ class Study(models.Model):
         RANDOMISED = "randomised", "annotators randomised between both arms"
 
     public_id = models.CharField(max_length=32, unique=True, default=public_id, editable=False)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, help_text="for researchers only: annotators see the public title")
+    title = models.CharField(max_length=200, blank=True, help_text="the heading annotators see")
     # Plain text shown to annotators: rendered escaped, paragraphs kept, never as HTML.
     instructions = models.TextField(blank=True)
     consent_text = models.TextField(blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT, db_index=True)
     protocol = models.CharField(max_length=16, choices=Protocol.choices, default=Protocol.SALIMANS)
     feedback = models.CharField(max_length=16, choices=Feedback.choices, default=Feedback.NONE)
+    feedback_ms = models.PositiveIntegerField(
+        default=900,
+        help_text="how long feedback stays (ms); Space or a tap goes on sooner; 0: until then",
+    )
     real_fraction = models.FloatField(default=0.5, help_text="share of real images in each annotator's sequence")
     items_per_assignment = models.PositiveIntegerField(default=100)
     # Trials per block (hype_time: 150); blank: the whole sequence is one block.
@@ -82,6 +91,10 @@ class Study(models.Model):
         default=1, help_text="sequences one person may complete (each with images they have not seen)"
     )
     completion_code = models.CharField(max_length=64, default=completion_code)
+    # Pools of different datasets are refused at opening unless the researcher says why the mix is wanted.
+    mixed_datasets_reason = models.TextField(
+        blank=True, help_text="only to mix pools of different datasets on purpose: why (kept with the study)"
+    )
     # Draws are reproducible: an assignment's sequence comes from (seed, assignment id).
     seed = models.PositiveIntegerField(default=study_seed)
     # Its owner; it, the groups it is shared with and superusers see its results and exports (annotation.access).
@@ -105,6 +118,7 @@ class Study(models.Model):
                 condition=Q(feedback__in=["none", "each", "randomised"]), name="study_feedback_valid"
             ),
             models.CheckConstraint(condition=Q(real_fraction__gt=0, real_fraction__lt=1), name="study_real_fraction"),
+            models.CheckConstraint(condition=Q(feedback_ms__lte=60_000), name="study_feedback_ms_range"),
             models.CheckConstraint(condition=Q(items_per_assignment__gt=0), name="study_items_positive"),
             models.CheckConstraint(condition=Q(judgments_per_item__gt=0), name="study_judgments_positive"),
             models.CheckConstraint(condition=Q(max_assignments_per_annotator__gt=0), name="study_assignments_positive"),
@@ -119,6 +133,11 @@ class Study(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("annotation:results", args=[self.pk])
+
+    @property
+    def public_title(self) -> str:
+        """What annotators read as the study's name: never the internal one (it may say what is compared)."""
+        return self.title or UNTITLED
 
     @property
     def entry_path(self) -> str:
@@ -250,6 +269,7 @@ class Assignment(models.Model):
         COMPLETE = "complete"  # every item answered; the annotator has not pressed "finish" yet
         SUBMITTED = "submitted"
         DISQUALIFIED = "disqualified"
+        WITHDRAWN = "withdrawn"  # the annotator chose to stop; the answers given stay
         ABANDONED = "abandoned"  # replaced by a newer assignment of the same annotator
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="assignments")
@@ -318,6 +338,12 @@ class AssignmentItem(models.Model):
         return f"position {self.position} of assignment #{self.assignment_id}"
 
 
+class InputKind(models.TextChoices):
+    KEY = "key", "a key"
+    TAP = "tap", "a tap (touch or pen)"
+    CLICK = "click", "a mouse click"
+
+
 class Judgment(models.Model):
     """An annotator's answer to one assigned item: one at most (the primary key is the assignment item)."""
 
@@ -329,9 +355,24 @@ class Judgment(models.Model):
     response_ms = models.PositiveIntegerField()  # measured in the browser, image onset to key press
     feedback_shown = models.BooleanField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # How the image was seen and answered, as the browser reports it (blank: not reported): the viewport in CSS
+    # pixels and the device pixel ratio give the image's size on screen, which matters in a visual test.
+    viewport_width = models.PositiveIntegerField(null=True, blank=True)
+    viewport_height = models.PositiveIntegerField(null=True, blank=True)
+    device_pixel_ratio = models.FloatField(null=True, blank=True)
+    input_kind = models.CharField(max_length=8, choices=InputKind.choices, blank=True)
 
     class Meta:
         ordering = ("assignment_item",)
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(input_kind__in=["", "key", "tap", "click"]), name="judgment_input_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(device_pixel_ratio__isnull=True) | Q(device_pixel_ratio__gt=0),
+                name="judgment_device_pixel_ratio_positive",
+            ),
+        )
 
     def __str__(self) -> str:
         return f"judgment of {self.assignment_item}"

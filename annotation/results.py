@@ -112,6 +112,7 @@ class Results:
     n_annotators: int
     submitted: int
     disqualified: int
+    withdrawn: int
     deviations: list[str]
     rows: list[Row] = field(default_factory=list)
     curve: list[stats.CurvePoint] = field(default_factory=list)
@@ -137,6 +138,7 @@ def study_results(study: Study, *, exclude_flagged: bool = False) -> Results:
         n_annotators=len(table.annotators()),
         submitted=stages.get(Assignment.Stage.SUBMITTED, 0),
         disqualified=stages.get(Assignment.Stage.DISQUALIFIED, 0),
+        withdrawn=stages.get(Assignment.Stage.WITHDRAWN, 0),
         deviations=protocol.deviations(settings),
     )
     pseudonyms = dict(Annotator.objects.filter(study=study).values_list("pk", "pseudonym"))

@@ -38,7 +38,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from annotation import images
+from annotation import images, readiness
 from annotation.models import (
     Annotator,
     Assignment,
@@ -58,10 +58,12 @@ ANSWERING_STAGES = (Assignment.Stage.QUALIFICATION, Assignment.Stage.TEST)
 # The study settings a researcher chooses; the rest of a study's row is its state.
 STUDY_SETTINGS = (
     "name",
+    "title",
     "instructions",
     "consent_text",
     "protocol",
     "feedback",
+    "feedback_ms",
     "real_fraction",
     "items_per_assignment",
     "block_size",
@@ -72,10 +74,12 @@ STUDY_SETTINGS = (
     "qualification_threshold",
     "max_assignments_per_annotator",
     "completion_code",
+    "mixed_datasets_reason",
 )
 # Wording shown as it is: an open study's annotators must all have read the same.
 FROZEN_WHEN_OPENED = tuple(name for name in STUDY_SETTINGS if name not in ("name",))
 MAX_RESPONSE_MS = 3_600_000
+MAX_FEEDBACK_MS = 60_000
 # turkSubmitTo is a query parameter anyone can forge: the end of a HIT posts only to MTurk itself.
 MTURK_SUBMIT_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
 PROLIFIC_COMPLETION_URL = "https://app.prolific.com/submissions/complete"
@@ -117,6 +121,8 @@ def study_settings_errors(values: Mapping[str, Any]) -> dict[str, str]:
         errors["qualification_items"] = "a qualification needs at least one real and one generated image"
     if not 0 <= values.get("qualification_threshold", 0.65) <= 1:
         errors["qualification_threshold"] = "must be a fraction between 0 and 1"
+    if not 0 <= values.get("feedback_ms", 0) <= MAX_FEEDBACK_MS:
+        errors["feedback_ms"] = f"must be between 0 (until the annotator goes on) and {MAX_FEEDBACK_MS} ms"
     return errors
 
 
@@ -283,6 +289,9 @@ def open_study(study: Study, *, user: Any = None) -> Study:
             raise ServiceError(f"study #{study.pk} is already open")
         if study.status == Study.Status.DRAFT:
             _check_settings(_effective(study, {}))
+            problems = readiness.problems(study)
+            if problems:
+                raise ServiceError(f"study #{study.pk} cannot open: " + "; ".join(map(str, problems)))
             _build_items(study)
             study.opened_at = timezone.now()
         study.status = Study.Status.OPEN
@@ -655,6 +664,19 @@ class _Item(NamedTuple):
     truth_real: bool
 
 
+class Display(NamedTuple):
+    """How an image was seen and answered, as the browser reports it (None, "": not reported); in the order of
+    the judgment's columns."""
+
+    viewport_width: int | None = None
+    viewport_height: int | None = None
+    device_pixel_ratio: float | None = None
+    input_kind: str = ""
+
+
+NO_DISPLAY = Display()
+
+
 @dataclass(frozen=True)
 class Shown:
     """The current image, as the task page may know it: its token, its block and its exposure."""
@@ -712,7 +734,8 @@ def _statements(vendor: str) -> dict[str, str]:
         ),
         "judge": (
             "INSERT INTO {judgment} (assignment_item_id, answer_real, correct, response_ms, feedback_shown, "
-            "created_at) VALUES (%s, %s, %s, %s, %s, %s)"
+            "created_at, viewport_width, viewport_height, device_pixel_ratio, input_kind) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ),
         "advance": (
             "UPDATE {assignment} SET exposure_ms = %s, active_at = %s, stage = %s, finished_at = %s, answered = %s "
@@ -903,24 +926,30 @@ def next_item(assignment: Assignment) -> AssignmentItem | None:
     return AssignmentItem.objects.select_related("item").get(pk=ahead[0].id)
 
 
-def record_judgment(assignment: Assignment, item_token: str, *, answer_real: bool, response_ms: int) -> Outcome:
+def record_judgment(
+    assignment: Assignment, item_token: str, *, answer_real: bool, response_ms: int, display: Display = NO_DISPLAY
+) -> Outcome:
     """Store the annotator's answer to their current item, once. Refused: an item not in this assignment (404),
     not the current one or already answered (409), an answer faster than the pace allows (429). The caller's
     ``assignment`` is brought up to date with what the answer moved (stage, staircase, last activity)."""
-    outcome, _, moved = _record(assignment.token, item_token, answer_real, response_ms)
+    outcome, _, moved = _record(assignment.token, item_token, answer_real, response_ms, display)
     for name in ("stage", "exposure_ms", "active_at", "finished_at", "answered"):
         setattr(assignment, name, getattr(moved, name))
     return outcome
 
 
-def answer(token: str, item_token: str, *, answer_real: bool, response_ms: int) -> tuple[Outcome, Progress]:
+def answer(
+    token: str, item_token: str, *, answer_real: bool, response_ms: int, display: Display = NO_DISPLAY
+) -> tuple[Outcome, Progress]:
     """``record_judgment`` for the assignment whose token this is, with the state that follows the answer (the
     next item served in the same transaction). ``Assignment.DoesNotExist`` when no assignment has the token."""
-    outcome, progress, _ = _record(token, item_token, answer_real, response_ms)
+    outcome, progress, _ = _record(token, item_token, answer_real, response_ms, display)
     return outcome, progress
 
 
-def _record(token: str, item_token: str, answer_real: bool, response_ms: int) -> tuple[Outcome, Progress, _Assignment]:
+def _record(
+    token: str, item_token: str, answer_real: bool, response_ms: int, display: Display
+) -> tuple[Outcome, Progress, _Assignment]:
     displaced = False
     with transaction.atomic(), connection.cursor() as cursor:
         locked = _fetch_assignment(cursor, token, lock=True)
@@ -933,21 +962,27 @@ def _record(token: str, item_token: str, answer_real: bool, response_ms: int) ->
             # Rare: back after the reservation lapsed, so others may have taken these images meanwhile.
             displaced = item_token in _reclaim(locked.id, now)
         if not displaced:
-            outcome, progress, moved = _store(cursor, locked, item_token, answer_real, response_ms, now)
+            outcome, progress, moved = _store(cursor, locked, item_token, answer_real, response_ms, display, now)
     if displaced:  # refused once the sequence's repair is committed
         raise Refused("While you were away this image went to someone else: the next one is on screen now.", 409)
     return outcome, progress, moved
 
 
 def _store(
-    cursor: Any, locked: _Assignment, item_token: str, answer_real: bool, response_ms: int, now: Any
+    cursor: Any,
+    locked: _Assignment,
+    item_token: str,
+    answer_real: bool,
+    response_ms: int,
+    display: Display,
+    now: Any,
 ) -> tuple[Outcome, Progress, _Assignment]:
     item, following, last = _answerable(cursor, locked, item_token)
     correct = answer_real == item.truth_real
     feedback = locked.feedback and item.phase == AssignmentItem.Phase.TEST
     stamp = connection.ops.adapt_datetimefield_value(now)
     try:
-        _run(cursor, "judge", [item.id, answer_real, correct, response_ms, feedback, stamp])
+        _run(cursor, "judge", [item.id, answer_real, correct, response_ms, feedback, stamp, *display])
     except IntegrityError:
         # Leaving the block rolls the whole answer back: no savepoint is needed for a refusal.
         raise Refused("This image has already been answered.", 409) from None
@@ -1115,6 +1150,23 @@ def finish_assignment(assignment: Assignment) -> Completion:
             raise Refused("This assignment was replaced by a newer one of yours.", 409)
         elif assignment.stage not in (Assignment.Stage.SUBMITTED, Assignment.Stage.DISQUALIFIED):
             raise Refused("Answer every image first.", 409)
+    return completion(assignment)
+
+
+def withdraw_assignment(assignment: Assignment) -> Completion:
+    """The annotator chooses to stop: the assignment ends (withdrawn; again: idempotent), its unanswered images go
+    back to the others, and the answers given stay, as a returned HIT's do. Refused once it has ended otherwise."""
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("study", "annotator")
+            .get(pk=assignment.pk)
+        )
+        if assignment.stage in LIVE_STAGES:
+            assignment.stage, assignment.finished_at = Assignment.Stage.WITHDRAWN, timezone.now()
+            assignment.save(update_fields=["stage", "finished_at"])
+        elif assignment.stage != Assignment.Stage.WITHDRAWN:
+            raise Refused(f"This assignment has ended already ({assignment.stage}).", 409)
     return completion(assignment)
 
 

@@ -33,7 +33,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation import images, ratelimit, services
-from annotation.models import TOKEN_PATTERN, Annotator, Assignment, Study, secret_token
+from annotation.models import TOKEN_PATTERN, Annotator, Assignment, InputKind, Study, secret_token
 from annotation.protocols import get_protocol
 
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -53,7 +53,10 @@ ASSIGNMENT_COOKIE_SECONDS = 30 * 24 * 3600
 COUNTDOWN_MS = 500
 MASKS = 4
 MASK_MS = 30
-FEEDBACK_MS = 900
+# What the browser may report of how an image was seen (services.Display): CSS pixels, and the device's ratio.
+VIEWPORT_MAX = 100_000
+PIXEL_RATIO_MIN = 0.01
+PIXEL_RATIO_MAX = 64
 
 
 def annotator_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -231,19 +234,38 @@ def _assignment(token: str) -> Assignment:
 @require_GET
 def task(request: HttpRequest, token: str) -> HttpResponse:
     assignment = _assignment(token)
-    study = assignment.study
+    urls = {name: reverse(f"annotation:{name}", args=[token]) for name in ("state", "answer", "finish", "withdraw")}
+    platform = services.completion(assignment).kind  # how the assignment ends: MTurk's, Prolific's, or a code
+    return task_page(request, assignment.study, urls, feedback=assignment.annotator.feedback, platform=platform)
+
+
+def task_page(
+    request: HttpRequest,
+    study: Study,
+    urls: dict[str, str],
+    *,
+    feedback: bool,
+    platform: str,
+    preview: bool = False,
+    csrf_token: str = "",
+) -> HttpResponse:
+    """The task page, its API at ``urls`` (state, answer, finish, withdraw): an annotator's, or a staff preview's
+    (whose API, behind the staff's session cookie, wants the CSRF token)."""
     config = {
-        "stateUrl": reverse("annotation:state", args=[token]),
-        "answerUrl": reverse("annotation:answer", args=[token]),
-        "finishUrl": reverse("annotation:finish", args=[token]),
+        **{f"{name}Url": url for name, url in urls.items()},
         "timed": get_protocol(study.protocol).timed,
-        "feedback": assignment.annotator.feedback,
+        "feedback": feedback,
         "countdownMs": COUNTDOWN_MS,
         "masks": MASKS,
         "maskMs": MASK_MS,
-        "feedbackMs": FEEDBACK_MS,
+        "feedbackMs": study.feedback_ms,
+        "platform": platform,
+        "preview": preview,
+        "csrfToken": csrf_token,
+        # The page sends only what the server takes: an odd browser must never lose an answer to a refusal.
+        "displayLimits": {"viewport": VIEWPORT_MAX, "pixelRatio": [PIXEL_RATIO_MIN, PIXEL_RATIO_MAX]},
     }
-    return render(request, "annotation/task.html", {"study": study, "config": config})
+    return render(request, "annotation/task.html", {"study": study, "config": config, "staff_preview": preview})
 
 
 def state(progress: services.Progress) -> dict[str, Any]:
@@ -308,14 +330,16 @@ def api_state(request: HttpRequest, token: str) -> JsonResponse:
 def api_answer(request: HttpRequest, token: str) -> JsonResponse:
     """Store the answer; the response holds the next state (its item served), so no state request follows."""
     try:
-        item, answer, response_ms = _answer_body(request)
+        item, answer, response_ms, display = _answer_body(request)
     except _Malformed as malformed:
         # An unknown assignment is refused as such (404) whatever the body: the body's fault comes second.
         if not Assignment.objects.filter(token=token).exists():
             raise Http404("no such assignment") from None
         return _json({"error": str(malformed)}, malformed.status)
     try:
-        outcome, progress = services.answer(token, item, answer_real=answer == "real", response_ms=response_ms)
+        outcome, progress = services.answer(
+            token, item, answer_real=answer == "real", response_ms=response_ms, display=display
+        )
     except Assignment.DoesNotExist:
         raise Http404("no such assignment") from None
     except services.Refused as refused:
@@ -335,8 +359,8 @@ class _Malformed(Exception):
         self.status = status
 
 
-def _answer_body(request: HttpRequest) -> tuple[str, str, int]:
-    """The answer's item token, answer and response time, or ``_Malformed`` with the refusal."""
+def _answer_body(request: HttpRequest) -> tuple[str, str, int, services.Display]:
+    """The answer's item token, answer, response time and display, or ``_Malformed`` with the refusal."""
     if request.content_type != "application/json":
         raise _Malformed("Send the answer as application/json.", 415)
     try:
@@ -349,7 +373,32 @@ def _answer_body(request: HttpRequest) -> tuple[str, str, int]:
             raise ValueError
     except (ValueError, KeyError, TypeError, RecursionError, RequestDataTooBig):
         raise _Malformed('expected {"item": token, "answer": "real" or "generated", "response_ms": int}', 400) from None
-    return item, answer, response_ms
+    return item, answer, response_ms, _display(body)
+
+
+def _display(body: dict[str, Any]) -> services.Display:
+    """How the image was seen, each field optional (a client may not know it) but refused, by name, when wrong."""
+
+    def number(name: str, kind: type, low: float, high: float) -> Any:
+        value = body.get(name)
+        if value is None:
+            return None
+        # type(): JSON's true and false are ints to Python; an int is a fine float (a ratio of 2).
+        if type(value) not in ((int,) if kind is int else (int, float)) or not low <= value <= high:
+            what = "an integer" if kind is int else "a number"
+            raise _Malformed(f"{name}: expected {what} from {low} to {high}", 400)
+        return kind(value)
+
+    input_kind = body.get("input_kind", "")
+    if input_kind not in ("", *InputKind.values):
+        raise _Malformed(f"input_kind: expected one of {', '.join(InputKind.values)}", 400)
+    return services.Display(
+        viewport_width=number("viewport_width", int, 1, VIEWPORT_MAX),
+        viewport_height=number("viewport_height", int, 1, VIEWPORT_MAX),
+        # NaN and infinities (Python's JSON reads them) fail the range, and a ratio of 0 is no screen.
+        device_pixel_ratio=number("device_pixel_ratio", float, PIXEL_RATIO_MIN, PIXEL_RATIO_MAX),
+        input_kind=input_kind,
+    )
 
 
 @annotator_page
@@ -369,6 +418,18 @@ def api_finish(request: HttpRequest, token: str) -> JsonResponse:
             "disqualified": done.disqualified,
         }
     )
+
+
+@annotator_page
+@guarded_post
+@json_api("POST")
+def api_withdraw(request: HttpRequest, token: str) -> JsonResponse:
+    """The annotator stops here: the assignment ends, and the page says what happens next on their platform."""
+    try:
+        done = services.withdraw_assignment(_assignment(token))
+    except services.Refused as refused:
+        return _json({"error": str(refused)}, refused.status)
+    return _json({"kind": done.kind, "withdrawn": True})
 
 
 @require_GET

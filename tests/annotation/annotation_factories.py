@@ -75,12 +75,26 @@ class ImagePoolFactory(DjangoModelFactory):
     path = factory.LazyAttribute(lambda o: pool_folder(o.kind, o.size, o.side, o.tag))
 
 
+# What annotators read, without which a study does not open.
+STUDY_TEXTS = {
+    "title": "Real or generated?",
+    "instructions": "Say whether each image is real or generated.",
+    "consent_text": "Your answers are stored under a pseudonym.",
+}
+
+
 def open_study(
     pools: list[ImagePool] | None = None, *, pool_options: dict[int, dict[str, Any]] | None = None, **values: Any
 ) -> Study:
     """An open study over ``pools`` (default: 40 real and 40 generated images), made through the services."""
     pools = pools or [ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")]
-    values = {"name": "study", "items_per_assignment": 10, "judgments_per_item": 2, **values}
+    values = {
+        "name": "study",
+        **STUDY_TEXTS,
+        "items_per_assignment": 10,
+        "judgments_per_item": 2,
+        **values,
+    }
     study = services.create_study(**values)
     for pool in pools:
         services.set_study_pool(study, pool, **(pool_options or {}).get(pool.pk, {}))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from annotation_factories import ImagePoolFactory, answer_all, open_study, start
+from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 from django.urls import reverse
 
 from annotation.models import AttentionItem, Study, StudyPool
@@ -29,9 +29,11 @@ def inline(prefix: str, rows: list[dict[str, Any]], initial: int = 0) -> dict[st
 def study_form(**values: Any) -> dict[str, Any]:
     return {
         "name": "From admin",
+        "title": "Real or generated?",
         "protocol": "hype_infinity",
         "instructions": "Tell real from generated.",
-        "consent_text": "",
+        "consent_text": "Stored under a pseudonym.",
+        "feedback_ms": "900",
         "completion_code": "CODE42",
         "feedback": "none",
         "real_fraction": "",
@@ -80,10 +82,10 @@ def test_open_and_close_actions(staff_client):
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     from annotation import services
 
-    ready = services.create_study(name="ready", items_per_assignment=10)
+    ready = services.create_study(**STUDY_TEXTS, name="ready", items_per_assignment=10)
     services.set_study_pool(ready, real)
     services.set_study_pool(ready, fake)
-    empty = services.create_study(name="no pools")
+    empty = services.create_study(**STUDY_TEXTS, name="no pools")
     url = reverse("admin:annotation_study_changelist")
     response = staff_client.post(url, {"action": "open_studies", "_selected_action": [ready.pk, empty.pk]}, follow=True)
     messages = [str(m) for m in response.context["messages"]]
@@ -137,7 +139,7 @@ def test_a_drafts_design_and_pools_change_through_the_services(staff_client):
     from annotation import services
 
     real, fake, other = (ImagePoolFactory(kind=k) for k in ("real", "generated", "generated"))
-    study = services.create_study(name="draft", items_per_assignment=10)
+    study = services.create_study(**STUDY_TEXTS, name="draft", items_per_assignment=10)
     kept = services.set_study_pool(study, real)
     dropped = services.set_study_pool(study, fake)
     rows = [

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from annotation_factories import ImagePoolFactory, open_study, start
+from annotation_factories import STUDY_TEXTS, ImagePoolFactory, open_study, start
 from django.db import connection
 from django.db.models import Count, Max, Q
 from django.test.utils import CaptureQueriesContext
@@ -103,7 +103,7 @@ def test_invitation_link_remembers_its_visitor(client):
 
 
 def test_a_draft_study_has_no_entry_and_a_closed_one_takes_nobody(client):
-    draft = services.create_study(name="draft")
+    draft = services.create_study(**STUDY_TEXTS, name="draft")
     assert client.get(draft.entry_path).status_code == 404
     study = open_study()
     services.close_study(study)
@@ -275,6 +275,7 @@ def test_the_progress_of_every_state_is_what_the_database_counts(client):
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
     study = services.create_study(
+        **STUDY_TEXTS,
         name="progress",
         protocol="hype_time",
         items_per_assignment=6,

@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 import pytest
-from annotation_factories import ImagePoolFactory, answer_all, foreign_pool, start
+from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, foreign_pool, start
 from django.urls import reverse
 
 from annotation import services
@@ -52,7 +52,9 @@ def hostile_study() -> Any:
     fake = ImagePoolFactory(kind="generated")
     study = services.create_study(
         name="=cmd|' /C calc'!A0 <b>study</b>",
+        title="+SUM(2) <i>public title</i>",
         instructions="@SUM(1) <script>alert(1)</script>",
+        consent_text=STUDY_TEXTS["consent_text"],
         items_per_assignment=10,
         feedback="randomised",
     )

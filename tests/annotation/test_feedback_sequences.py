@@ -7,7 +7,7 @@ import itertools
 import random
 
 import pytest
-from annotation_factories import ImagePoolFactory, answer_all, open_study, start
+from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 
 from annotation import services
 from annotation.models import Assignment
@@ -55,7 +55,12 @@ def test_in_hype_time_an_attention_check_steps_the_exposure_like_any_image():
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
     study = services.create_study(
-        name="timed", protocol="hype_time", items_per_assignment=6, block_size=6, attention_per_assignment=2
+        **STUDY_TEXTS,
+        name="timed",
+        protocol="hype_time",
+        items_per_assignment=6,
+        block_size=6,
+        attention_per_assignment=2,
     )
     services.set_study_pool(study, real)
     services.set_study_pool(study, fake)

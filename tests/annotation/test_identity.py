@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from annotation_factories import ImagePoolFactory, UserFactory, answer_all, open_study
+from annotation_factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, answer_all, open_study
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
@@ -129,7 +129,7 @@ def researcher(*groups: Group) -> Any:
 def test_results_exports_and_admin_show_a_study_to_its_owner_its_groups_and_superusers_only(client):
     lab = Group.objects.create(name="lab")
     owner, colleague, stranger = researcher(), researcher(lab), researcher()
-    study = services.create_study(name="private", user=owner, items_per_assignment=4)
+    study = services.create_study(**STUDY_TEXTS, name="private", user=owner, items_per_assignment=4)
     for kind in ("real", "generated"):
         services.set_study_pool(study, ImagePoolFactory(kind=kind))
     services.open_study(study)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from annotation_factories import ImagePoolFactory, foreign_pool, open_study, start
+from annotation_factories import STUDY_TEXTS, ImagePoolFactory, foreign_pool, open_study, start
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
@@ -151,7 +151,7 @@ def test_with_feedback_the_truth_comes_after_the_judgment_is_stored(client):
 def test_attention_checks_look_like_any_other_item(client):
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
-    study = services.create_study(name="a", items_per_assignment=6, attention_per_assignment=2)
+    study = services.create_study(**STUDY_TEXTS, name="a", items_per_assignment=6, attention_per_assignment=2)
     services.set_study_pool(study, real)
     services.set_study_pool(study, fake)
     services.add_attention_items(study, obvious, count=2)
@@ -198,7 +198,7 @@ def test_grey_and_colour_pools_are_served_in_one_mode():
 
 def test_open_refuses_what_re_encoding_cannot_hide_naming_the_pool_and_field():
     see_through = foreign_pool("alpha", "generated", 40, mode="RGBA", alpha=128)
-    study = services.create_study(name="alpha", items_per_assignment=10)
+    study = services.create_study(**STUDY_TEXTS, name="alpha", items_per_assignment=10)
     services.set_study_pool(study, ImagePoolFactory(kind="real"))
     services.set_study_pool(study, see_through)
     with pytest.raises(services.ServiceError, match=rf"pool {re.escape(str(see_through))}: .* \(field: alpha\)"):

@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 import pytest
-from annotation_factories import ImagePoolFactory, UserFactory, answer_all, open_study, start
+from annotation_factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, answer_all, open_study, start
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -131,7 +131,9 @@ def test_summary_export_holds_the_page_numbers(staff_client):
 def test_flagged_annotators_can_be_excluded(staff_client):
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
-    study = services.create_study(name="a", items_per_assignment=6, attention_per_assignment=2, judgments_per_item=5)
+    study = services.create_study(
+        **STUDY_TEXTS, name="a", items_per_assignment=6, attention_per_assignment=2, judgments_per_item=5
+    )
     services.set_study_pool(study, real)
     services.set_study_pool(study, fake)
     services.add_attention_items(study, obvious, count=4)

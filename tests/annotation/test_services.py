@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from annotation_factories import ImagePoolFactory, answer_all, open_study, start
+from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 from django.db import connection
 from django.utils import timezone
 
@@ -35,17 +35,17 @@ def test_open_study_turns_pools_into_items_with_their_truth():
 def test_open_refuses_pools_encoded_differently():
     real = ImagePoolFactory(kind="real", side=8)
     fake = ImagePoolFactory(kind="generated", side=10)
-    study = services.create_study(name="mixed sizes", items_per_assignment=10)
+    study = services.create_study(**STUDY_TEXTS, name="mixed sizes", items_per_assignment=10)
     services.set_study_pool(study, real)
     services.set_study_pool(study, fake)
-    with pytest.raises(services.ServiceError, match=r"differ in size \(field: size\)"):
+    with pytest.raises(services.ServiceError, match="differ in image size: pool #"):
         services.open_study(study)
     assert Study.objects.get(pk=study.pk).status == Study.Status.DRAFT
     assert not StudyItem.objects.filter(study=study).exists()
 
 
 def test_open_refuses_a_study_without_real_or_generated_images():
-    study = services.create_study(name="no real", items_per_assignment=10)
+    study = services.create_study(**STUDY_TEXTS, name="no real", items_per_assignment=10)
     services.set_study_pool(study, ImagePoolFactory(kind="generated"))
     with pytest.raises(services.ServiceError, match="needs a real pool"):
         services.open_study(study)
@@ -53,8 +53,8 @@ def test_open_refuses_a_study_without_real_or_generated_images():
 
 def test_hype_time_requires_feedback_and_takes_its_standard_design():
     with pytest.raises(services.ServiceError, match="requires feedback"):
-        services.create_study(name="t", protocol="hype_time", feedback="none")
-    study = services.create_study(name="t", protocol="hype_time")
+        services.create_study(**STUDY_TEXTS, name="t", protocol="hype_time", feedback="none")
+    study = services.create_study(**STUDY_TEXTS, name="t", protocol="hype_time")
     assert (study.items_per_assignment, study.block_size, study.feedback) == (450, 150, "each")
 
 
@@ -251,7 +251,7 @@ def test_hype_time_exposures_follow_the_staircase_and_are_fixed_when_served():
 def test_attention_checks_are_mixed_in_and_misses_are_recorded():
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
-    study = services.create_study(name="attention", items_per_assignment=8, attention_per_assignment=2)
+    study = services.create_study(**STUDY_TEXTS, name="attention", items_per_assignment=8, attention_per_assignment=2)
     services.set_study_pool(study, real)
     services.set_study_pool(study, fake)
     assert services.add_attention_items(study, obvious, count=4) == 4

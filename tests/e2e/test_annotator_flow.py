@@ -62,7 +62,7 @@ def answer_trials(
         page.keyboard.press(keys[i % len(keys)])
         if feedback is not None:
             wait_state(view, "feedback")
-            feedback.append(view.inner_text("#feedback"))
+            feedback.append(view.inner_text("#feedback-text"))
 
 
 def judgments(study: Any) -> list[Judgment]:

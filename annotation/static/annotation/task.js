@@ -5,13 +5,27 @@
 // real before its answer is stored; with feedback, the answer's response says so afterwards.
 //
 // <body data-state> tells tests (and styles) where the page is: intro, practice, loading, showing, ready,
-// saving, feedback, pause, finish, error.
+// saving, feedback, pause, finish, withdraw-confirm, withdrawn, error.
+//
+// Keys are read by their place on the keyboard (event.code), not by the letter they type: F and J are the home
+// row's index-finger keys on any layout (on AZERTY or Dvorak they type other letters).
 (() => {
   "use strict";
 
   const config = JSON.parse(document.getElementById("task-config").textContent);
   const $ = (id) => document.getElementById(id);
-  const screens = ["intro", "trial", "pause", "finish", "error"];
+  const screens = ["intro", "trial", "pause", "finish", "withdraw-confirm", "withdrawn", "error"];
+  const ANSWER_KEYS = new Map([
+    ["KeyF", true],
+    ["KeyJ", false],
+  ]);
+  const CONTINUE_KEYS = new Set(["Space", "Enter", "NumpadEnter"]);
+  // What ends the assignment on each platform after a withdrawal.
+  const WITHDRAW_TEXT = {
+    mturk: "On Mechanical Turk, please return the HIT (its Return button), so that it counts neither for nor against you.",
+    prolific: "On Prolific, please return your submission (“Stop without completing”), so that it is not timed out.",
+    code: "You may close this page.",
+  };
   const nextFrame = () => new Promise((resolve) => requestAnimationFrame(resolve));
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -19,13 +33,26 @@
   let onContinue = null; // what Space/Enter or a Continue button does now
   let lastPhase = null;
   let lastBlock = null;
+  let ended = false; // withdrawn: nothing else is shown
+  let suspended = null; // while the withdrawal is being confirmed: the screen and state to go back to
+  let lastPointer = ""; // the pointer type of the last press: a click event does not say it in every browser
 
+  // While the withdrawal is confirmed, the trial's flow goes on behind it (an image loading, an answer being
+  // saved): where it gets to is kept for going back. Once withdrawn, the page stays so.
   function mark(state) {
-    document.body.dataset.state = state;
+    if (ended) return;
+    if (suspended) suspended.state = state;
+    else document.body.dataset.state = state;
   }
 
   function show(name) {
+    if (ended) return;
+    if (suspended) {
+      suspended.screen = name;
+      return;
+    }
     for (const screen of screens) $(screen).hidden = screen !== name;
+    $("leave").hidden = !["intro", "trial", "pause"].includes(name);
   }
 
   function fail(error) {
@@ -37,6 +64,7 @@
 
   async function api(url, body) {
     const init = { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" };
+    if (config.csrfToken) init.headers["X-CSRFToken"] = config.csrfToken; // a staff preview's API only
     if (body !== undefined) {
       init.method = "POST";
       init.headers["Content-Type"] = "application/json";
@@ -63,16 +91,39 @@
     });
   }
 
-  // Resolves with { real, at }: the answer and the moment of its key press or tap (performance.now()'s clock).
+  // Resolves with { real, at, input }: the answer, the moment of its key press or tap (performance.now()'s
+  // clock), and how it was given ("key", "tap" or "click").
   function waitAnswer() {
     setAnswering(true);
     return new Promise((resolve) => {
-      onAnswer = (real, at) => {
+      onAnswer = (real, at, input) => {
         onAnswer = null;
         setAnswering(false);
-        resolve({ real, at });
+        resolve({ real, at, input });
       };
     });
+  }
+
+  // A button's click: from a finger or pen ("tap"), a mouse ("click"), or the keyboard (no pointer at all).
+  function inputOf(event) {
+    const type = event.detail === 0 ? "" : event.pointerType || lastPointer;
+    if (!type) return "key";
+    return type === "mouse" ? "click" : "tap";
+  }
+
+  // How the image is seen: the viewport (CSS pixels) and the device pixel ratio. Only values within the server's
+  // limits are sent (it refuses others), so that an odd browser never loses an answer.
+  function display() {
+    const limits = config.displayLimits;
+    const within = (value, low, high, integer) =>
+      Number.isFinite(value) && value >= low && value <= high && (!integer || Number.isInteger(value))
+        ? value
+        : undefined;
+    return {
+      viewport_width: within(window.innerWidth, 1, limits.viewport, true),
+      viewport_height: within(window.innerHeight, 1, limits.viewport, true),
+      device_pixel_ratio: within(window.devicePixelRatio, ...limits.pixelRatio, false),
+    };
   }
 
   function setAnswering(on) {
@@ -81,6 +132,7 @@
   }
 
   function setProgress(state) {
+    $("bar").hidden = state.total === 0;
     const label = state.phase === "qualification" ? "Qualification" : state.blocks > 1 ? "Block" : "Progress";
     const block = state.blocks > 1 && state.item ? ` ${state.item.block + 1} of ${state.blocks}` : "";
     $("phase-label").textContent = label + block;
@@ -193,16 +245,19 @@
     await waitContinue();
   }
 
+  // Shown for the study's feedbackMs, or until Space or a tap (0: only then), in a place kept for it.
   async function feedback(result) {
     const line = $("feedback");
-    line.textContent = result.correct
+    $("feedback-text").textContent = result.correct
       ? `Correct: this image was ${result.truth}.`
       : `Wrong: this image was ${result.truth}.`;
-    line.className = `feedback ${result.correct ? "right" : "wrong"}`;
-    line.hidden = false;
+    line.className = `feedback shown ${result.correct ? "right" : "wrong"}`;
     mark("feedback");
-    await sleep(config.feedbackMs);
-    line.hidden = true;
+    const waits = [waitContinue()];
+    if (config.feedbackMs > 0) waits.push(sleep(config.feedbackMs));
+    await Promise.race(waits);
+    onContinue = null;
+    line.className = "feedback";
   }
 
   async function trial(state) {
@@ -213,13 +268,15 @@
     mark("showing");
     const onset = await present(img, state.item.exposure_ms);
     mark("ready");
-    const { real, at } = await waitAnswer();
+    const { real, at, input } = await waitAnswer();
     const responseMs = Math.max(0, Math.round(at - onset));
     mark("saving");
     const result = await api(config.answerUrl, {
       item: state.item.token,
       answer: real ? "real" : "generated",
       response_ms: responseMs,
+      input_kind: input,
+      ...display(),
     });
     // Feedback is shown beside the image when the protocol left it on screen: what the annotator learns from.
     if (result.feedback) await feedback(result.feedback);
@@ -227,15 +284,21 @@
     return result.state;
   }
 
-  async function finish() {
+  // The end, with the full progress and the completion code. ``returning``: the assignment had ended before this
+  // visit, so the page shows the same end again without sending the worker off a second time.
+  async function finish(state, returning) {
+    setProgress(state);
     show("finish");
     mark("finish");
     const done = await api(config.finishUrl, {});
     const text = done.disqualified
       ? "Your answers in the qualification did not reach the level this study needs, so it ends here. You are paid as the platform's rules say."
       : "All your answers are saved.";
-    if (done.kind === "mturk") {
-      $("finish-text").textContent = `${text} Submitting your work to Mechanical Turk…`;
+    $("finish-code").textContent = done.code;
+    $("finish-code-box").hidden = false;
+    if (done.preview) {
+      $("finish-text").textContent = "The preview is over: nothing you answered was stored. Annotators see this code:";
+    } else if (done.kind === "mturk") {
       const form = $("submit-form");
       form.action = done.url;
       for (const [name, value] of Object.entries(done.fields)) {
@@ -245,29 +308,103 @@
         input.value = value;
         form.append(input);
       }
-      form.submit();
+      if (returning) {
+        $("finish-text").textContent = `${text} If Mechanical Turk has not taken your work yet, submit it again:`;
+        form.hidden = false;
+      } else {
+        $("finish-text").textContent = `${text} Submitting your work to Mechanical Turk…`;
+        form.submit();
+      }
     } else if (done.kind === "prolific") {
-      $("finish-text").textContent = `${text} Returning you to Prolific…`;
       const link = $("finish-link");
       link.href = done.url;
+      link.textContent = "Back to Prolific";
       link.hidden = false;
-      window.location.assign(done.url);
+      $("finish-text").textContent = returning
+        ? `${text} Your completion code, should Prolific ask for it:`
+        : `${text} Returning you to Prolific… Your completion code, should Prolific ask for it:`;
+      if (!returning) window.location.assign(done.url);
     } else {
       $("finish-text").textContent = `${text} Your completion code:`;
-      $("finish-code").textContent = done.code;
-      $("finish-code").hidden = false;
+    }
+  }
+
+  async function copyCode() {
+    const code = $("finish-code");
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(code.textContent);
+      copied = true;
+    } catch {
+      // No clipboard API (a page not served over HTTPS, a frame not allowed it): copy the selected text instead.
+      const range = document.createRange();
+      range.selectNodeContents(code);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      try {
+        copied = document.execCommand("copy");
+      } catch {
+        copied = false;
+      }
+    }
+    $("copy-status").textContent = copied ? "Copied." : "Select the code above and copy it.";
+  }
+
+  function withdrawn(kind) {
+    onAnswer = onContinue = null;
+    suspended = null;
+    $("withdrawn-text").textContent = config.preview
+      ? "This was a preview: nothing was stored."
+      : WITHDRAW_TEXT[kind] || WITHDRAW_TEXT.code;
+    show("withdrawn");
+    mark("withdrawn");
+    ended = true;
+  }
+
+  function askWithdraw() {
+    if (suspended) return;
+    const back = { screen: screens.find((name) => !$(name).hidden), state: document.body.dataset.state };
+    $("withdraw-platform").textContent = config.preview
+      ? "This is a preview: nothing is stored either way."
+      : WITHDRAW_TEXT[config.platform] || WITHDRAW_TEXT.code;
+    show("withdraw-confirm");
+    mark("withdraw-confirm");
+    suspended = back;
+    $("withdraw-no").focus();
+  }
+
+  function goBack() {
+    const { screen, state } = suspended;
+    suspended = null;
+    show(screen);
+    mark(state);
+  }
+
+  async function withdraw() {
+    try {
+      const done = await api(config.withdrawUrl, {});
+      withdrawn(done.kind);
+    } catch (error) {
+      suspended = null;
+      fail(error);
     }
   }
 
   async function run() {
     let state = await api(config.stateUrl);
+    if (state.stage === "withdrawn") {
+      withdrawn(config.platform);
+      return;
+    }
+    const returning = state.stage === "submitted" || state.stage === "disqualified";
     if (state.answered === 0 && state.item) {
       show("intro");
       mark("intro");
       await waitContinue();
       await practice();
     }
-    while (state.item) {
+    while (state.item && !ended) {
       if (lastPhase === "qualification" && state.phase === "test") {
         await pause("Qualification passed", "Well done. The study itself starts now.");
       } else if (lastBlock !== null && state.phase === lastPhase && state.item.block !== lastBlock) {
@@ -277,25 +414,33 @@
       lastBlock = state.item.block;
       state = await trial(state);
     }
-    await finish();
+    if (!ended) await finish(state, returning);
   }
 
   document.addEventListener("keydown", (event) => {
-    if (event.repeat || event.ctrlKey || event.metaKey || event.altKey) return;
-    const key = event.key.toLowerCase();
-    if (onAnswer && (key === "f" || key === "j")) {
+    // While the withdrawal is confirmed, keys do what they do on its buttons, nothing else.
+    if (suspended || event.repeat || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (onAnswer && ANSWER_KEYS.has(event.code)) {
       event.preventDefault();
-      onAnswer(key === "f", event.timeStamp);
-    } else if (onContinue && (key === " " || key === "enter")) {
+      onAnswer(ANSWER_KEYS.get(event.code), event.timeStamp, "key");
+    } else if (onContinue && CONTINUE_KEYS.has(event.code)) {
       event.preventDefault();
       onContinue();
     }
   });
-  $("answer-real").addEventListener("click", (event) => onAnswer && onAnswer(true, event.timeStamp));
-  $("answer-generated").addEventListener("click", (event) => onAnswer && onAnswer(false, event.timeStamp));
-  for (const button of document.querySelectorAll("[data-continue]")) {
-    button.addEventListener("click", () => onContinue && onContinue());
+  document.addEventListener("pointerdown", (event) => (lastPointer = event.pointerType), true);
+  $("answer-real").addEventListener("click", (event) => onAnswer && onAnswer(true, event.timeStamp, inputOf(event)));
+  $("answer-generated").addEventListener(
+    "click",
+    (event) => onAnswer && onAnswer(false, event.timeStamp, inputOf(event)),
+  );
+  for (const element of document.querySelectorAll("[data-continue]")) {
+    element.addEventListener("click", () => onContinue && onContinue());
   }
+  $("withdraw").addEventListener("click", askWithdraw);
+  $("withdraw-no").addEventListener("click", goBack);
+  $("withdraw-yes").addEventListener("click", withdraw);
+  $("copy-code").addEventListener("click", copyCode);
   for (const button of document.querySelectorAll("[data-reload]")) {
     button.addEventListener("click", () => window.location.reload());
   }
