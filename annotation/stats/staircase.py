@@ -19,16 +19,18 @@ What the paper says, and what this module does:
   at least as well as chance drifts to the 100 ms floor and stays there, so every model would score 100 ms, which
   the paper's own results (439.3 ms, 363.7 ms, 100 ms on CelebA-64, §4.1) rule out. Steps of 3 up for 1 down are
   the weighted up-down rule whose stationary point is exactly 75% (Kaernbach 1991: up/down = p/(1 − p) = 3), the
-  "3-up/1-down ... 75%" the same sentence names. This module follows that reading, the only one consistent with the
-  sentence's rule, its 75% and the paper's results: a right answer shortens the next exposure by ``DOWN_MS`` = 10 ms
-  and a wrong one lengthens it by ``UP_MS`` = 30 ms (the sentence's two numbers, exchanged).
+  "3-up/1-down ... 75%" the same sentence names. This module follows that reading, the only one of the three here
+  that agrees with the sentence's "3-up/1-down", its 75% and the paper's results: a right answer shortens the next
+  exposure by ``DOWN_MS`` = 10 ms and a wrong one lengthens it by ``UP_MS`` = 30 ms (the sentence's two numbers,
+  exchanged).
   (Levitt's transformed 3-down/1-up rule, three right in a row to descend, with the sentence's steps would settle at
   p³ = 1/4, 63% right, and with equal steps at 79.4%: neither is the 75% the paper states.)
 
 References: S. Zhou, M. Gordon, R. Krishna, A. Narcomey, L. Fei-Fei, M. Bernstein, "HYPE: A Benchmark for Human
-eYe Perceptual Evaluation of Generative Models", NeurIPS 2019 (arXiv 1904.01121), §2.1. H. Levitt, "Transformed
-up-down methods in psychoacoustics", JASA 49 (1971) 467–477. C. Kaernbach, "Simple adaptive testing with the
-weighted up-down method", Perception & Psychophysics 49 (1991) 227–229.
+eYe Perceptual Evaluation of Generative Models", NeurIPS 2019 (arXiv 1904.01121), §2.1 and §4.1 as numbered in
+the proceedings. H. Levitt, "Transformed up-down methods in psychoacoustics", JASA 49 (1971) 467–477.
+C. Kaernbach, "Simple adaptive testing with the weighted up-down method", Perception & Psychophysics 49 (1991)
+227–229.
 """
 
 from __future__ import annotations
