@@ -1077,12 +1077,14 @@ def _advance(
     """After an answer: move the staircase, and end the phase when its last item is answered. Items are answered
     in order and a sequence's phases follow each other, so the phase ends unless the next item is of it."""
     exposure_ms, stage, finished_at = assignment.exposure_ms, assignment.stage, assignment.finished_at
+    remaining = following is not None and following.phase == item.phase
     if item.phase == AssignmentItem.Phase.TEST:
         # Attention checks step the staircase like any image: with feedback on, an exposure left as it was after an
         # answer would tell that the image was a check. Being easy, checks making a share c of the trials move the
         # staircase's target on the other images from 75% right to 0.75 - c / (4 (1 - c)): 74.2% with 5 in 155.
-        exposure_ms = get_protocol(assignment.protocol).next_exposure(exposure_ms, correct)
-    remaining = following is not None and following.phase == item.phase
+        # A block's first image restarts the staircase whatever the answer before it, so that reveals nothing.
+        new_block = remaining and following.block != item.block
+        exposure_ms = get_protocol(assignment.protocol).next_exposure(exposure_ms, correct, new_block=new_block)
     if not remaining and item.phase == AssignmentItem.Phase.QUALIFICATION:
         # Rare (once per annotator): the ORM's instances, for the qualification's verdict and the test's draw.
         full = Assignment.objects.select_related("study", "annotator").get(pk=assignment.id)

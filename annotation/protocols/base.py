@@ -41,7 +41,12 @@ class Protocol:
     def first_exposure(self) -> int | None:
         return START_MS if self.timed else None
 
-    def next_exposure(self, current_ms: int | None, correct: bool) -> int | None:
+    def next_exposure(self, current_ms: int | None, correct: bool, *, new_block: bool = False) -> int | None:
+        """The exposure of the next image after an answer ``correct`` to one shown for ``current_ms``; when the next
+        image opens a new block, the first exposure again: each block is its own staircase (annotation.stats.
+        staircase)."""
         if not self.timed or current_ms is None:
             return None
+        if new_block:
+            return self.first_exposure()
         return next_exposure(current_ms, correct)

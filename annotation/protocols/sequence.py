@@ -84,13 +84,21 @@ def independent_counts(total: int, shares: Sequence[float], rng: random.Random) 
 def shuffle_blocks(
     strata: Sequence[Sequence[int]], block_size: int | None, extra: Sequence[int], rng: random.Random
 ) -> list[list[int]]:
-    """The strata's items and the ``extra`` items (attention checks) in one uniformly random order, cut into blocks
-    of ``block_size`` (one block when None). With counts from :func:`independent_counts`, each place's stratum is
-    an independent draw."""
-    sequence = [item for items in strata for item in items] + list(extra)
+    """The strata's items and the ``extra`` items (attention checks) in one uniformly random order, cut into as many
+    blocks as the strata's items fill at ``block_size`` (one block when None), the extra places shared among them by
+    their sizes: checks never make a block of their own (in HYPE-time each block is a staircase of its own, and a
+    few trials left over would weigh as much in the score as a whole block). With counts from
+    :func:`independent_counts`, each place's stratum is an independent draw."""
+    items = [item for items in strata for item in items]
+    sequence = items + list(extra)
     rng.shuffle(sequence)
-    size = block_size or max(len(sequence), 1)
-    return [sequence[start : start + size] for start in range(0, len(sequence), size)] or [[]]
+    size = block_size or max(len(items), 1)
+    filled = [min(size, len(items) - start) for start in range(0, len(items), size)] or [1]
+    blocks, start = [], 0
+    for part in apportion(len(sequence), filled):
+        blocks.append(sequence[start : start + part])
+        start += part
+    return blocks
 
 
 def counting_guesses(truths: Sequence[bool], block_sizes: Sequence[int], real_fraction: float) -> list[bool]:

@@ -113,8 +113,10 @@ def block_modes(j: Judgments) -> dict[int, dict[int, float]]:
 
 def hype_time_score(j: Judgments, *, n_boot: int = N_BOOT, seed: int | None = 0, confidence: float = 0.95) -> HypeScore:
     """HYPE-time, in ms: for each annotator and block, the modal exposure of the staircase (:func:`modal_exposure`,
-    ties to the lowest); an annotator's score is the mean over their blocks; the study's score is the mean over
-    annotators. Only rows with a finite ``exposure_ms`` count (attention checks excluded).
+    ties to the lowest); an annotator's score is the mean over their blocks (§2.1: "We average the modal exposure
+    times across blocks to calculate a final value for each evaluator"); the study's score is the mean over
+    annotators (§4.1 reports "a mean of 439.3 ms" over the evaluators). Only rows with a finite ``exposure_ms`` count
+    (attention checks excluded).
 
     Higher is better for the model: annotators needed a longer look to tell its images from real ones.
 

@@ -1,5 +1,6 @@
 """With feedback, revealed truths must not tell the next: an observer who counts them, never looking at an image,
-stays at chance. And in HYPE-time the exposure after an attention check looks like any other."""
+stays at chance. And in HYPE-time the exposure after an attention check looks like any other, and each block is a
+staircase of its own."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open
 
 from annotation import services
 from annotation.models import Assignment
-from annotation.protocols.sequence import independent_counts
-from annotation.stats import next_exposure
+from annotation.protocols.sequence import independent_counts, shuffle_blocks
+from annotation.stats import START_MS, next_exposure
 from bench.feedback_counting import fixed_split, independent, observer_accuracy
 
 
@@ -76,3 +77,39 @@ def test_in_hype_time_an_attention_check_steps_the_exposure_like_any_image():
     assert "attention" in {purpose for _, purpose in shown}
     exposures = [exposure for exposure, _ in shown]
     assert all(after == next_exposure(before, True) for before, after in itertools.pairwise(exposures))
+
+
+@pytest.mark.django_db
+def test_in_hype_time_each_block_restarts_at_500_ms_and_checks_step_within_it():
+    real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
+    obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
+    study = services.create_study(
+        name="timed blocks", protocol="hype_time", items_per_assignment=6, block_size=3, attention_per_assignment=2
+    )
+    services.set_study_pool(study, real)
+    services.set_study_pool(study, fake)
+    services.add_attention_items(study, obvious, count=2)
+    services.open_study(study)
+    assignment = start(study)
+    answer_all(assignment)  # all right: within a block each exposure is one step below the last, checks included
+    shown = list(
+        Assignment.objects.get(pk=assignment.pk).sequence.order_by("position").values_list("exposure_ms", "block")
+    )
+    blocks = [block for _, block in shown]
+    assert sorted(set(blocks)) == [0, 1] and len(shown) == 8  # the checks join the two blocks, not a third
+    for (before, block_before), (after, block) in itertools.pairwise(shown):
+        assert after == (START_MS if block != block_before else next_exposure(before, True))
+    assert shown[0][0] == START_MS
+
+
+def test_attention_checks_never_make_a_block_of_their_own():
+    # 450 images in blocks of 150 and 5 checks: three blocks, as the paper's three staircases, not a fourth of 5.
+    rng = random.Random(1)
+    blocks = shuffle_blocks([list(range(225)), list(range(1000, 1225))], 150, list(range(5000, 5005)), rng)
+    assert [len(block) for block in blocks] == [152, 152, 151]
+    assert sorted(item for block in blocks for item in block) == [
+        *range(225),
+        *range(1000, 1225),
+        *range(5000, 5005),
+    ]
+    assert [len(b) for b in shuffle_blocks([[1, 2], [3]], None, [9], rng)] == [4]

@@ -190,9 +190,10 @@ def test_a_hype_time_study_reports_its_score_and_its_departures_from_the_standar
     results = response.context["results"]
     overall = next(row for row in results.rows if row.pool_id is None)
     # Always right: the staircase falls 10 ms a trial from 500, so each block's exposures are distinct and the
-    # mode is the lowest (ties go low); blocks [500, 490, 480] and [470, 460, 450] give 480 and 450.
-    assert overall.hype_time.score == pytest.approx((480 + 450) / 2)
+    # mode is the lowest (ties go low). Each block restarts at 500 ms (Zhou et al. 2019, §2.1): both blocks are
+    # [500, 490, 480], modes 480 and 480.
+    assert overall.hype_time.score == pytest.approx(480)
     assert overall.hype_time.n_annotators == 2
     page = response.content.decode()
-    assert "HYPE-time" in page and "465 ms" in page
+    assert "HYPE-time" in page and "480 ms" in page
     assert "items_per_assignment is 6 (standard 450)" in page

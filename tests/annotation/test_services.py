@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from annotation import services
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, Study, StudyItem
-from annotation.stats import START_MS, next_exposure
+from annotation.stats import START_MS, exposure_sequence, next_exposure
 
 pytestmark = pytest.mark.django_db
 
@@ -235,17 +235,20 @@ def test_hype_time_exposures_follow_the_staircase_and_are_fixed_when_served():
     study = open_study(protocol="hype_time", items_per_assignment=6, block_size=3, judgments_per_item=1)
     assignment = start(study)
     rule_answers = [True, False, True, True, False, False]
-    expected, exposure = [], START_MS
+    correct = []
     for want in rule_answers:
         item = services.next_item(Assignment.objects.get(pk=assignment.pk))
         assert services.next_item(Assignment.objects.get(pk=assignment.pk)).exposure_ms == item.exposure_ms
-        expected.append(exposure)
-        correct = want == item.item.truth_real
+        correct.append(want == item.item.truth_real)
         services.record_judgment(assignment, item.token, answer_real=want, response_ms=600)
-        exposure = next_exposure(exposure, correct)
     shown = list(assignment.sequence.order_by("position").values_list("exposure_ms", "block"))
-    assert [e for e, _ in shown] == expected
-    assert [b for _, b in shown] == [0, 0, 0, 1, 1, 1]
+    blocks = [b for _, b in shown]
+    assert blocks == [0, 0, 0, 1, 1, 1]
+    # Each block is its own staircase (Zhou et al. 2019, §2.1: "All blocks begin at 500 ms").
+    assert [e for e, _ in shown] == exposure_sequence(correct, blocks=blocks)
+    assert shown[0][0] == shown[3][0] == START_MS
+    within = [next_exposure(shown[i][0], correct[i]) for i in (0, 1, 3, 4)]
+    assert within == [shown[i][0] for i in (1, 2, 4, 5)]
 
 
 def test_attention_checks_are_mixed_in_and_misses_are_recorded():

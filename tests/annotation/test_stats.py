@@ -246,6 +246,16 @@ def test_staircase_converges_where_three_quarters_are_right():
     assert exposure_sequence([], start_ms=50) == [] and exposure_sequence([True], start_ms=50) == [MIN_MS]
 
 
+def test_each_block_is_its_own_staircase_from_500_ms():
+    # Zhou et al. 2019, §2.1: "Every evaluator completes multiple staircases, called blocks"; "All blocks begin at
+    # 500 ms". The block's first image is at 500 ms whatever the previous block ended on, right or wrong.
+    answers = [True, True, False, True, False, True]
+    assert exposure_sequence(answers, blocks=[0, 0, 0, 1, 1, 2]) == [500, 490, 480, 500, 490, 500]
+    assert exposure_sequence(answers, blocks=[0] * 6) == exposure_sequence(answers) == [500, 490, 480, 510, 500, 530]
+    with pytest.raises(ValueError, match="blocks: 2 given for 6 answers"):
+        exposure_sequence(answers, blocks=[0, 1])
+
+
 # --- annotators ----------------------------------------------------------------------------------------------------
 
 

@@ -2,12 +2,14 @@
 the modal exposure and HYPE-time."""
 
 import math
+import random
 
 import numpy as np
 import pytest
 
-from annotation.stats import Judgments, exposure_sequence, hype_infinity, hype_time_score, modal_exposure
+from annotation.stats import Judgments, exposure_sequence, hype_infinity, hype_time_score, modal_exposure, next_exposure
 from annotation.stats.bootstrap import bootstrap_ratio, percentile_interval
+from annotation.stats.staircase import DOWN_MS, MAX_MS, MIN_MS, START_MS, UP_MS
 
 
 def judgments(rows):
@@ -114,3 +116,51 @@ def test_hype_time_on_a_simulated_staircase():
     h = hype_time_score(judgments(rows), n_boot=100)
     assert h.score == modal_exposure(np.array(shown, dtype=float))
     assert math.isnan(hype_time_score(Judgments.empty()).score)
+
+
+def simulated_observer(rng, exposure_ms):
+    """Right half the time at the floor, right 75% of the time at 300 ms, nearly always at 1000 ms."""
+    return rng.random() < 0.5 + 0.5 / (1 + math.exp(-(exposure_ms - 300) / 40))
+
+
+def staircase_rows(annotators, *, up_ms, down_ms, seed=7):
+    """Three blocks of 150 answers per annotator, each block its own staircase from 500 ms, the observer above."""
+    rng = random.Random(seed)
+    rows = []
+    for annotator in range(annotators):
+        for block in range(3):
+            exposure = START_MS
+            for _ in range(150):
+                right = simulated_observer(rng, exposure)
+                rows.append(
+                    dict(annotator=annotator, block=block, exposure_ms=exposure, truth_real=True, answer_real=right)
+                )
+                exposure = next_exposure(exposure, right, up_ms=up_ms, down_ms=down_ms)
+    return rows
+
+
+def test_the_staircase_settles_at_the_observers_75_percent_point_and_the_literal_steps_at_the_floor():
+    # The paper (§2.1) wants "a 75% accuracy threshold". Its steps, −10 ms right and +30 ms wrong, find this
+    # observer's 75% point, 300 ms; the numbers of its sentence taken literally (−30 right, +10 wrong) are stationary
+    # at 25% right, so any observer at least at chance sinks to the 100 ms floor: every model would score 100 ms.
+    assert (UP_MS, DOWN_MS) == (30, 10)
+    found = hype_time_score(judgments(staircase_rows(30, up_ms=UP_MS, down_ms=DOWN_MS)), n_boot=0)
+    assert found.score == pytest.approx(300, abs=25)
+    literal = hype_time_score(judgments(staircase_rows(30, up_ms=10, down_ms=30)), n_boot=0)
+    assert literal.score == MIN_MS
+
+
+def test_hype_time_averages_the_modes_of_blocks_that_each_restart_at_500_ms():
+    # §2.1: "All blocks begin at 500 ms"; "We average the modal exposure times across blocks". An annotator right
+    # in the first block sinks to the floor; the second block starts again at 500 and, all wrong, rises to the top.
+    answers = [True] * 60 + [False] * 30
+    blocks = [0] * 60 + [1] * 30
+    shown = exposure_sequence(answers, blocks=blocks)
+    assert shown[0] == shown[60] == START_MS
+    assert shown[59] == MIN_MS and shown[61] == START_MS + UP_MS and shown[-1] == MAX_MS
+    rows = [
+        dict(annotator=1, block=b, exposure_ms=e, truth_real=True, answer_real=right)
+        for e, b, right in zip(shown, blocks, answers, strict=True)
+    ]
+    h = hype_time_score(judgments(rows), n_boot=0)
+    assert h.score == pytest.approx((MIN_MS + MAX_MS) / 2)  # block modes: 100 ms (from trial 40 on) and 1000 ms

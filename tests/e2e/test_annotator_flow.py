@@ -11,7 +11,7 @@ from annotation_factories import open_study
 from django.utils import timezone
 
 from annotation.models import Assignment, Judgment
-from annotation.stats import START_MS, next_exposure
+from annotation.stats import START_MS, exposure_sequence
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 MTURK_HOST = "https://workersandbox.mturk.com"
@@ -154,11 +154,10 @@ def test_timed_exposure_with_countdown_masks_and_blocks(live_server, desktop):
     wait_state(page, "finish")
     stored = judgments(study)
     assert [j.assignment_item.block for j in stored] == [0, 0, 1, 1]
-    exposure, expected = START_MS, []
-    for judgment in stored:
-        expected.append(exposure)
-        exposure = next_exposure(exposure, judgment.correct)
+    # Each block is its own staircase from 500 ms (Zhou et al. 2019, §2.1).
+    expected = exposure_sequence([j.correct for j in stored], blocks=[j.assignment_item.block for j in stored])
     assert [j.assignment_item.exposure_ms for j in stored] == expected
+    assert stored[0].assignment_item.exposure_ms == stored[2].assignment_item.exposure_ms == START_MS
     assert all(j.feedback_shown for j in stored)
     # Response times run from the image's onset: at least its exposure and the four masks.
     assert all(j.response_ms >= j.assignment_item.exposure_ms for j in stored)
