@@ -84,7 +84,12 @@ def test_in_hype_time_each_block_restarts_at_500_ms_and_checks_step_within_it():
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
     study = services.create_study(
-        name="timed blocks", protocol="hype_time", items_per_assignment=6, block_size=3, attention_per_assignment=2
+        **STUDY_TEXTS,
+        name="timed blocks",
+        protocol="hype_time",
+        items_per_assignment=6,
+        block_size=3,
+        attention_per_assignment=2,
     )
     services.set_study_pool(study, real)
     services.set_study_pool(study, fake)
