@@ -34,7 +34,7 @@ PASSWORD = "pw-for-tests"
 ATTACKER, RESEARCHER, ELSEWHERE = "203.0.113.7", "198.51.100.20", "192.0.2.44"
 LIMIT = 20
 # The modules of every view in the URLconf: a view in any other module is a page this file has not classified.
-STAFF_VIEW_MODULES = {"webapp.runs.views", "annotation.staff_views"}
+STAFF_VIEW_MODULES = {"webapp.runs.views", "annotation.staff_views", "annotation.preview"}
 PUBLIC_VIEW_MODULES = {"annotation.views", "django.views.generic.base"}
 
 pytestmark = pytest.mark.django_db
