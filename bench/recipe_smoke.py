@@ -121,6 +121,17 @@ def score_generator(checkpoint: Path, n: int, scorer) -> dict[str, object]:
     }
 
 
+def score_real(n: int, scorer) -> dict[str, object]:
+    """The floor of the table: ``n`` real training images scored as if generated."""
+    train_images = load_dataset(DataConfig(dataset="fashion_mnist"), "train").images
+    images = train_images[torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))[:n]]
+    real = real_statistics(scorer, "fashion_mnist", "test")
+    out = scorer.extract(images, batch_size=500)
+    covered, entropy, shares = coverage(out.logits, scorer.num_classes)
+    features = distances(out.features, real.kid_features, real.mu, real.sigma)
+    return {**features, "classes": covered, "entropy_bits": entropy, "shares": shares}
+
+
 @torch.no_grad()
 def score_translation(checkpoint: Path, scorer) -> dict[str, object]:
     """The test set's domain-A images translated: the share the classifier puts in domain B, and FID/KID
@@ -145,16 +156,17 @@ def score_translation(checkpoint: Path, scorer) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="var/smoke", help="folder of the runs (replaced per recipe)")
-    parser.add_argument("--recipes", default=",".join(SMOKE), help="comma-separated recipes")
+    parser.add_argument("--recipes", default=",".join(SMOKE), help="comma-separated recipes (none: only --baseline)")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--budget", type=float, default=BUDGET_S, help="CPU seconds per recipe")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run's steps (0.1: a quick look)")
     parser.add_argument("--samples", type=int, default=5000, help="generated images scored per recipe")
     parser.add_argument("--no-score", action="store_true", help="train and write grids only")
+    parser.add_argument("--baseline", action="store_true", help="first a row of real training images, the floor")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    recipes = [r.strip() for r in args.recipes.split(",") if r.strip() and r.strip() != "none"]
     for recipe in recipes:
         if recipe not in SMOKE:
             parser.error(f"no smoke run for {recipe!r}; choose from {', '.join(SMOKE)}")
@@ -164,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         f"| recipe | steps | CPU s | wall s | FID | KID x1000 | classes (of 10) | entropy (bits) | grid |"
         f"  ({torch.get_num_threads()} threads, budget {args.budget:.0f} CPU s x {args.scale})"
     )
+    if args.baseline and scorer is not None:
+        row = {"steps": 0, "cpu_seconds": 0.0, "wall_seconds": 0.0, "grid": "-", **score_real(args.samples, scorer)}
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "real.json").write_text(json.dumps(row))
+        print(_row("real (train)", row), flush=True)
     for recipe in recipes:
         config = smoke_config(recipe, args.scale, args.budget)
         run_dir = out / recipe
