@@ -132,7 +132,9 @@ def section_steps(device: torch.device, size: dict, backend: str, report: dict) 
     print("|---|---|---|---|---|---|")
     for name, extra in CASES.items():
         overrides = _merge(size["base"], extra)
-        cpu = step_time(overrides, torch.device("cpu"), "eager", 1, size["cpu_steps"], backend)
+        cpu = None
+        if device.type != "cpu":
+            cpu = step_time(overrides, torch.device("cpu"), "eager", 1, size["cpu_steps"], backend)
         variants = ["eager"]
         if "conv" in name:
             variants.append("channels_last")
@@ -141,6 +143,7 @@ def section_steps(device: torch.device, size: dict, backend: str, report: dict) 
         variants.append("compile")
         for variant in variants:
             seconds = step_time(overrides, device, variant, size["warmup"], size["steps"], backend)
+            cpu = seconds if cpu is None else cpu  # on the CPU itself the eager step is the baseline
             report.setdefault("steps", []).append(
                 {"case": name, "variant": variant, "device": str(device), "step_s": seconds, "cpu_eager_s": cpu}
             )
