@@ -27,6 +27,14 @@ def _f(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
 
 BGAN_MODES = ("discrete", "continuous")
 BGAN_DIVERGENCES = ("kl", "reverse_kl", "js", "pearson", "squared_hellinger")
+# Where an epsilon goes: "outside" adds it to the root (torch's Adam, ||v|| + eps); "inside" adds it
+# under the root (the paper's code: sqrt(v_hat + eps) in nn.adam_updates, sqrt(eps + sum v^2) in
+# weight norm).
+EPS_PLACEMENTS = ("outside", "inside")
+G_OUTPUT_INITS = ("normal", "glorot_uniform")
+GENERATOR_LOSSES = ("non_saturating", "minimax")
+LR_DECAY_UNITS = ("step", "epoch")
+PARAM_AVG_MODES = ("bias_corrected", "paper")
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,15 @@ class ModelConfig:
     hidden_noise: float = _f(0.5, "std of the noise after each hidden layer of D (MLP)")
     input_dropout: float = _f(0.2, "dropout on D's input (conv D)")
     dropout: float = _f(0.5, "dropout between D's conv stages (conv D)")
+    d_width: float = _f(0.0, "multiplier on D's hidden widths alone (0: model.width); the SVHN script's D is 2/3 wide")
+    bn_eps: float = _f(1e-5, "batch norm's epsilon under the root, sqrt(var + eps) (the paper's code: 1e-6)")
+    wn_eps: float = _f(1e-6, "weight norm's epsilon in g * v / ||v||")
+    wn_eps_placement: str = _f(
+        "outside", "weight norm: ||v|| + eps, or sqrt(||v||^2 + eps) as the paper's code", EPS_PLACEMENTS
+    )
+    g_output_init: str = _f(
+        "normal", "paper MLP: G's output weights v ~ N(0, 0.05), or Glorot-uniform (Lasagne's default)", G_OUTPUT_INITS
+    )
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,11 @@ class TechniquesConfig:
     label_smoothing: bool = _f(False, "one-sided label smoothing of D's real targets")
     smoothing_alpha: float = _f(0.9, "positive target when label smoothing is on")
     virtual_batch_norm: bool = _f(False, "virtual batch norm in G instead of batch norm")
+    generator_loss: str = _f(
+        "non_saturating",
+        "adversarial G loss: -log D(G(z)), or the minimax log(1 - D(G(z))) of the paper's minibatch script",
+        GENERATOR_LOSSES,
+    )
 
 
 @dataclass(frozen=True)
@@ -76,6 +98,15 @@ class OptimConfig:
     lr_decay_start: float = _f(1.0, "fraction of steps after which lr decays linearly to 0 (1: constant)")
     g_steps: int = _f(1, "generator updates per discriminator update")
     unlabeled_weight: float = _f(1.0, "weight of the unsupervised term in D's loss")
+    lr_decay_unit: str = _f(
+        "step", "decay lr every step, or once per epoch as the paper's lr * min(3 - epoch/400, 1)", LR_DECAY_UNITS
+    )
+    adam_eps: float = _f(1e-8, "Adam's epsilon")
+    adam_eps_placement: str = _f(
+        "outside",
+        "Adam divides by sqrt(v_hat) + eps (torch), or by sqrt(v_hat + eps) (the paper's code)",
+        EPS_PLACEMENTS,
+    )
 
 
 @dataclass(frozen=True)
@@ -90,6 +121,11 @@ class RunConfig:
     eval_examples: int = _f(0, "test examples used by evaluation (0: the whole test set)")
     log_every: int = _f(10, "steps between progress reports")
     param_avg_rate: float = _f(1e-4, "rate of D's parameter running average used for test error")
+    param_avg_mode: str = _f(
+        "bias_corrected",
+        "D's average read bias-corrected, or as the paper's code: from 0, before each update, uncorrected",
+        PARAM_AVG_MODES,
+    )
     init_examples: int = _f(500, "examples used for data-dependent initialisation")
 
 
@@ -408,6 +444,22 @@ def validate(config: TrainConfig) -> None:
         e["techniques.smoothing_alpha"] = "must be in (0, 1): the positive target replacing 1"
     if t.feature_distance not in ("l2", "l1"):
         e["techniques.feature_distance"] = "must be l2 or l1"
+    for name, value in (
+        ("model.wn_eps_placement", m.wn_eps_placement),
+        ("model.g_output_init", m.g_output_init),
+        ("techniques.generator_loss", t.generator_loss),
+        ("optim.lr_decay_unit", o.lr_decay_unit),
+        ("optim.adam_eps_placement", o.adam_eps_placement),
+        ("run.param_avg_mode", r.param_avg_mode),
+    ):
+        choices = _CHOICES[name]
+        if value not in choices:
+            e[name] = f"must be one of {', '.join(choices)}, not {value!r}"
+    if m.d_width < 0:
+        e["model.d_width"] = "must not be negative (0: model.width)"
+    for name, value in (("model.bn_eps", m.bn_eps), ("model.wn_eps", m.wn_eps), ("optim.adam_eps", o.adam_eps)):
+        if not 0 <= value < 1:
+            e[name] = "must be in [0, 1)"
     for switch in sorted(_switches_on(config) - recipe.switches):
         e[switch] = f"recipe {config.recipe} cannot use this switch"
 
@@ -511,6 +563,9 @@ def _validate_gans(config: TrainConfig, e: dict[str, str]) -> None:
         shared = domains["cyclegan_domain_a"] & domains["cyclegan_domain_b"]
         if shared and "gans.cyclegan_domain_b" not in e:
             e["gans.cyclegan_domain_b"] = f"shares {', '.join(sorted(shared))} with domain A: the domains must differ"
+
+
+_CHOICES = {spec.name: spec.choices for spec in field_specs() if spec.choices}
 
 
 def _switches_on(config: TrainConfig) -> set[str]:

@@ -396,3 +396,85 @@ RECIPES.register(
         },
     ),
 )
+
+# --- The paper's scripts as presets: openai/improved-gan, mnist_svhn_cifar10/train_*.py, setting by setting. ------
+# docs/presets.md tabulates each setting with the script line it comes from; tests/engine/test_presets.py
+# holds the same transcription and checks every preset against it.
+
+# What every script shares: nn.adam_updates (eps 1e-8 under the root), nn.batch_norm (1e-6 under the
+# root), weight norm's sqrt(1e-6 + sum v^2), the test-time average from 0 read uncorrected, batch 100,
+# seeds 1, data-dependent init on 500 examples.
+_PAPER_CODE: dict[str, dict[str, Any]] = {
+    "data": {"label_seed": 1},
+    "model": {"z_dim": 100, "width": 1.0, "weight_norm": True, "bn_eps": 1e-6, "wn_eps": 1e-6},
+    "optim": {"batch_size": 100, "beta1": 0.5, "beta2": 0.999, "adam_eps": 1e-8, "g_steps": 1},
+    "run": {"seed": 1, "param_avg_rate": 1e-4, "param_avg_mode": "paper", "init_examples": 500},
+}
+_PAPER_CHOICES = {"model": {"wn_eps_placement": "inside"}, "optim": {"adam_eps_placement": "inside"}}
+
+
+def _paper(**sections: dict[str, Any]) -> dict[str, Any]:
+    merged = {name: dict(values) for name, values in _PAPER_CODE.items()}
+    for layer in (_PAPER_CHOICES, sections):
+        for name, values in layer.items():
+            merged.setdefault(name, {}).update(values)
+    merged["optim"].setdefault("unlabeled_weight", 1.0)
+    return merged
+
+
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "paper_mnist_fm": (
+        "train_mnist_feature_matching.py: permutation-invariant MNIST, 100 labels, feature matching, 300 epochs",
+        _paper(
+            data={"dataset": "mnist", "labels": 100},
+            model={"architecture": "paper_mlp", "gaussian_noise": True, "input_noise": 0.3, "hidden_noise": 0.5,
+                   "g_output_init": "glorot_uniform"},
+            techniques={"feature_matching": True, "feature_distance": "l2", "feature_layer": -1},
+            optim={"lr": 0.003, "steps": 300 * 600, "lr_decay_start": 1.0},
+        ),
+    ),
+    "paper_cifar_fm": (
+        "train_cifar_feature_matching.py: CIFAR-10, 4000 labels, feature matching (mean absolute), 1200 epochs",
+        _paper(
+            data={"dataset": "cifar10", "labels": 4000},
+            model={"architecture": "paper_conv", "gaussian_noise": False, "input_dropout": 0.2, "dropout": 0.5},
+            techniques={"feature_matching": True, "feature_distance": "l1", "feature_layer": -1},
+            optim={"lr": 0.0003, "steps": 1200 * 500, "lr_decay_start": 2 / 3, "lr_decay_unit": "epoch"},
+        ),
+    ),
+    "paper_svhn_fm": (
+        "train_svhn_feature_matching.py: SVHN, 1000 labels, feature matching, D 2/3 as wide, 900 epochs",
+        _paper(
+            data={"dataset": "svhn", "labels": 1000},
+            model={"architecture": "paper_conv", "gaussian_noise": False, "input_dropout": 0.2, "dropout": 0.5,
+                   "d_width": 2 / 3},
+            techniques={"feature_matching": True, "feature_distance": "l1", "feature_layer": -1},
+            optim={"lr": 0.0003, "steps": 900 * 732, "lr_decay_start": 2 / 3, "lr_decay_unit": "epoch"},
+        ),
+    ),
+    "paper_cifar_mbd": (
+        "train_cifar_minibatch_discrimination.py: CIFAR-10 sample quality, minibatch discrimination, 4000 labels, "
+        "minimax G loss, 3 G updates per D update",
+        _paper(
+            data={"dataset": "cifar10", "labels": 4000},
+            model={"architecture": "paper_conv", "gaussian_noise": True, "input_noise": 0.2, "input_dropout": 0.0,
+                   "dropout": 0.5},
+            techniques={"minibatch_discrimination": True, "mbd_kernels": 100, "mbd_dims": 5,
+                        "generator_loss": "minimax"},
+            optim={"lr": 0.0003, "steps": 1200 * 500, "lr_decay_start": 2 / 3, "lr_decay_unit": "epoch",
+                   "g_steps": 3},
+        ),
+    ),
+}  # fmt: skip
+
+for _name, (_description, _defaults) in PRESETS.items():
+    RECIPES.register(
+        _name,
+        RecipeInfo(
+            "gan_engine.recipes.improved_gan:ImprovedGAN",
+            f"the paper's script {_description}",
+            defaults=_defaults,
+            switches=IMPROVED_GAN_SWITCHES,
+            supports_labels=True,
+        ),
+    )

@@ -16,6 +16,11 @@ def scaled(width: int, config: TrainConfig) -> int:
     return max(1, round(width * config.model.width))
 
 
+def d_scaled(width: int, config: TrainConfig) -> int:
+    """A width of D: ``model.d_width`` when set, else ``model.width``."""
+    return max(1, round(width * (config.model.d_width or config.model.width)))
+
+
 class Generator(nn.Module):
     """Maps z ~ U[0, 1)^z_dim (the paper's code draws uniform noise) to images in the model's range.
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from torch import nn
 
 from gan_engine.config import TrainConfig
-from gan_engine.models.base import Discriminator, Generator, Head, scaled
+from gan_engine.models.base import Discriminator, Generator, Head, d_scaled, scaled
 from gan_engine.nn import GaussianNoise, WNConv2d, WNConvTranspose2d, make_generator_norm
 
 
@@ -56,7 +56,7 @@ def build(config: TrainConfig, shape: tuple[int, int, int], d_outputs: int) -> t
     )  # fmt: skip
     generator = Generator(net, m.z_dim, shape, ref_size)
 
-    c96, c192 = scaled(96, config), scaled(192, config)
+    c96, c192 = d_scaled(96, config), d_scaled(192, config)
     wn = m.weight_norm
     first: list[nn.Module] = []
     if m.gaussian_noise and m.input_noise:

@@ -16,7 +16,7 @@ import math
 from torch import nn
 
 from gan_engine.config import TrainConfig
-from gan_engine.models.base import Discriminator, Generator, Head, scaled
+from gan_engine.models.base import Discriminator, Generator, Head, d_scaled, scaled
 from gan_engine.nn import GaussianNoise, WNLinear, make_generator_norm
 
 D_WIDTHS = (1000, 500, 250, 250, 250)
@@ -41,7 +41,10 @@ def build(config: TrainConfig, shape: tuple[int, int, int], d_outputs: int) -> t
         g_layers += [linear, make_generator_norm(width, t.virtual_batch_norm, ref_size), nn.Softplus()]
         n_in = width
     if m.weight_norm:
-        g_layers.append(WNLinear(n_in, pixels, std=0.05, train_scale=True, init_stdv=None))
+        out = WNLinear(n_in, pixels, std=0.05, train_scale=True, init_stdv=None)
+        if m.g_output_init == "glorot_uniform":  # Lasagne's DenseLayer default under l2normalize
+            nn.init.xavier_uniform_(out.v)
+        g_layers.append(out)
     else:
         g_layers.append(nn.Linear(n_in, pixels))
     g_layers += [nn.Sigmoid(), nn.Unflatten(1, shape)]
@@ -50,7 +53,7 @@ def build(config: TrainConfig, shape: tuple[int, int, int], d_outputs: int) -> t
     blocks: list[nn.Module] = []
     n_in = pixels
     for i, width in enumerate(D_WIDTHS):
-        width = scaled(width, config)
+        width = d_scaled(width, config)
         noise = m.input_noise if i == 0 else m.hidden_noise
         layers: list[nn.Module] = [nn.Flatten()] if i == 0 else []
         if m.gaussian_noise and noise:

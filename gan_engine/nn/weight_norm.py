@@ -34,6 +34,8 @@ class _WeightNormed(nn.Module):
         self.b = nn.Parameter(torch.zeros(out_features))
         self.init_stdv = init_stdv
         self._init_pending = False
+        # ||v|| + eps by default; the paper's code takes sqrt(eps + sum v^2) (nn.py, lines 77 and 259).
+        self.eps, self.eps_inside = _EPS, False
 
     @property
     def supports_data_init(self) -> bool:
@@ -41,7 +43,9 @@ class _WeightNormed(nn.Module):
 
     def scale(self) -> torch.Tensor:
         """g / ||v|| per output unit."""
-        return self.g / torch.linalg.vector_norm(self.v, dim=self._norm_dims).add(_EPS)
+        if self.eps_inside:
+            return self.g * self.v.pow(2).sum(dim=self._norm_dims).add(self.eps).rsqrt()
+        return self.g / torch.linalg.vector_norm(self.v, dim=self._norm_dims).add(self.eps)
 
     def weight(self) -> torch.Tensor:
         shape = [1] * self.v.dim()

@@ -31,3 +31,9 @@ def discriminator_loss(r_real: torch.Tensor, r_fake: torch.Tensor, alpha: float 
 
 def generator_loss(r_fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-r_fake).mean()
+
+
+def minimax_generator_loss(r_fake: torch.Tensor) -> torch.Tensor:
+    """mean(log(1 - D(G(z)))) = -mean(softplus(r_fake)): the paper's minibatch-discrimination script
+    (train_cifar_minibatch_discrimination.py, line 106)."""
+    return -F.softplus(r_fake).mean()

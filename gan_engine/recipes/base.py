@@ -47,6 +47,16 @@ class Recipe:
         """Constant, then linear decay to 0 from ``optim.lr_decay_start`` of the run (the paper's
         CIFAR schedule, lr * min(3 - epoch / 400, 1) over 1200 epochs, is a start of 2/3)."""
         o = self.config.optim
+        if o.lr_decay_unit == "epoch":
+            # The paper's lr * min(3 - epoch / 400, 1) (train_cifar_feature_matching.py, line 132):
+            # constant within an epoch of len(train) // batch steps, never reaching 0.
+            per_epoch = max(1, len(self.data.train) // o.batch_size)
+            epochs = o.steps / per_epoch
+            start_epoch = o.lr_decay_start * epochs
+            epoch = step // per_epoch
+            if epoch < start_epoch:
+                return o.lr
+            return o.lr * max(0.0, (epochs - epoch) / max(epochs - start_epoch, 1e-9))
         start = o.lr_decay_start * o.steps
         if step < start:
             return o.lr

@@ -28,12 +28,14 @@ from gan_engine.objectives import (
     discriminator_loss,
     feature_matching_loss,
     generator_loss,
+    minimax_generator_loss,
     realness,
     supervised_loss,
 )
 from gan_engine.recipes.base import Recipe
 from gan_engine.training.averaging import ParameterAverage
 from gan_engine.training.data import GENERATOR_REAL, TrainingData
+from gan_engine.training.optim import make_adam
 
 
 class ImprovedGAN(Recipe):
@@ -48,11 +50,13 @@ class ImprovedGAN(Recipe):
         if not -blocks <= t.feature_layer < blocks:
             raise ConfigError({"techniques.feature_layer": f"D has {blocks} blocks: use -{blocks}..{blocks - 1}"})
         self.feature_layer = t.feature_layer if t.feature_matching else None
-        betas = (o.beta1, o.beta2)
-        # fused: one kernel per step for all parameters instead of several passes over each.
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=betas, eps=1e-8, fused=True)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=betas, eps=1e-8, fused=True)
-        self.d_average = ParameterAverage(self.discriminator, config.run.param_avg_rate).to(device)
+        self.opt_d = make_adam(self.discriminator.parameters(), o)
+        self.opt_g = make_adam(self.generator.parameters(), o)
+        r = config.run
+        self.d_average = ParameterAverage(self.discriminator, r.param_avg_rate, r.param_avg_mode).to(device)
+        # The paper's code updates the average in the same Theano update as D's parameters, so from
+        # the parameters before the step (train_cifar_feature_matching.py, lines 100 and 103).
+        self.average_before_step = r.param_avg_mode == "paper"
         self.ha_d = self.ha_g = None
         if t.historical_averaging:
             self.ha_d = HistoricalAverage(self.discriminator.parameters()).to(device)
@@ -121,8 +125,11 @@ class ImprovedGAN(Recipe):
                 loss_d = loss_d + self.config.techniques.ha_weight * self.ha_d.penalty()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        if self.average_before_step:
+            self.d_average.update(d)
         self.opt_d.step()
-        self.d_average.update(d)
+        if not self.average_before_step:
+            self.d_average.update(d)
         if self.ha_d is not None:
             self.ha_d.update()
         out["loss_unl"] = loss_unl.detach()
@@ -144,6 +151,8 @@ class ImprovedGAN(Recipe):
                 loss = feature_matching_loss(
                     real_features.float(), fake_features.float(), self.config.techniques.feature_distance
                 )
+            elif self.config.techniques.generator_loss == "minimax":
+                loss = minimax_generator_loss(realness(d(fake)[0]).float())
             else:
                 loss = generator_loss(realness(d(fake)[0]).float())
             if self.ha_g is not None:
