@@ -38,6 +38,7 @@ JUDGMENT_COLUMNS = (
     ("feedback_shown", "feedback_shown"),
     ("served_at", "assignment_item__served_at"),
     ("answered_at", "created_at"),
+    ("simulated", "assignment_item__assignment__annotator__simulated"),
 )
 _LABELS = {True: "real", False: "generated"}
 # OWASP, "CSV Injection": a cell starting with one of these is run as a formula by Excel, LibreOffice or Google
@@ -58,11 +59,11 @@ def judgment_rows(study_ids: Sequence[int]) -> Iterator[list[Any]]:
     )
     for study, feedback, annotator, assignment, item, pool, image, purpose, phase, truth, answer, *rest in rows:
         condition = "feedback" if feedback else "no_feedback"
-        correct, response_ms, trial, block, exposure_ms, feedback_shown, served_at, answered_at = rest
+        correct, response_ms, trial, block, exposure_ms, feedback_shown, served_at, answered_at, simulated = rest
         yield [
             study, condition, annotator, assignment, item, pool, image, purpose, phase, _LABELS[truth],
             _LABELS[answer], int(correct), response_ms, trial, block, "" if exposure_ms is None else exposure_ms,
-            int(feedback_shown), served_at.isoformat() if served_at else "", answered_at.isoformat(),
+            int(feedback_shown), served_at.isoformat() if served_at else "", answered_at.isoformat(), int(simulated),
         ]  # fmt: skip
 
 
