@@ -1,4 +1,4 @@
-"""Celery tasks of human studies: a pilot of simulated observers, on the cpu queue."""
+"""Celery tasks of human studies: a pilot of simulated observers, on the cpu queue (the default queue)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 from celery import shared_task
 
 
-@shared_task(name="annotation.pilot_simulated_observers", queue="cpu")
+# Not acknowledged late and never retried: a pilot run twice would bring twice the observers into the study.
+@shared_task(name="annotation.pilot_simulated_observers", acks_late=False)
 def pilot_simulated_observers(
     study_id: int, observers: int, seed: int, base_url: str, params: dict[str, Any]
 ) -> dict[str, Any]:

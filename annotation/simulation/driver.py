@@ -218,9 +218,10 @@ def model_from_params(params: dict[str, Any]) -> ObserverModel:
 def run_pilot(study_id: int, *, observers: int, seed: int, base_url: str, params: dict[str, Any]) -> PilotReport:
     """The action the command, the admin's pilot and its Celery task share: an open study, a model from
     ``params``, and :func:`pilot`."""
+    model = model_from_params(params)
+    if observers < 1:
+        raise ValueError(f"observers: at least 1, got {observers}")
     study = Study.objects.get(pk=study_id)
     if not study.is_open:
         raise DriverError(f"study {study.pk} is {study.status}: open it before a pilot")
-    if observers < 1:
-        raise ValueError(f"observers: at least 1, got {observers}")
-    return pilot(study, observers=observers, seed=seed, base_url=base_url, model=model_from_params(params))
+    return pilot(study, observers=observers, seed=seed, base_url=base_url, model=model)

@@ -28,7 +28,8 @@ ARMS = {"none": (False,), "each": (True,), "randomised": (True, False)}
 class Design:
     """A study as the simulation needs it: generated pools (id → weight among them; 0 is the real pool's id),
     images per pool, annotators, items per assignment, the real share, the feedback condition (``"none"``,
-    ``"each"`` or ``"randomised"``) and whether exposures follow the HYPE-time staircase."""
+    ``"each"`` or ``"randomised"``), whether exposures follow the HYPE-time staircase, and the trials per block
+    (None: one block)."""
 
     pools: Mapping[int, float]
     images_per_pool: int = 100
@@ -37,12 +38,15 @@ class Design:
     real_fraction: float = 0.5
     feedback: str = "none"
     timed: bool = False
+    block_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.feedback not in ARMS:
             raise ValueError(f"feedback: one of {sorted(ARMS)}, got {self.feedback!r}")
         if REAL_POOL in self.pools or not self.pools:
             raise ValueError(f"pools: one or more generated pools, ids other than {REAL_POOL}")
+        if self.annotators < 1 or self.items_per_assignment < 1:
+            raise ValueError("annotators and items_per_assignment: at least 1")
         if self.items_per_assignment > self.images_per_pool:
             raise ValueError("items_per_assignment: may not exceed images_per_pool (no image is shown twice)")
 
@@ -106,7 +110,7 @@ def simulate_judgments(model: ObserverModel, design: Design, rng: np.random.Gene
         response_ms=np.asarray(model.response_ms(rng, n * t), dtype=np.float64),
         trial=trials.reshape(-1),
         condition=np.repeat(np.where(feedback, "feedback", "no_feedback"), t),
-        block=np.zeros(n * t, dtype=np.int64),
+        block=(trials // (design.block_size or t)).reshape(-1),
         exposure_ms=exposure.reshape(-1),
         attention=np.zeros(n * t, dtype=bool),
     )
