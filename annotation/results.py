@@ -103,7 +103,7 @@ class Row:
     pool: str
     pool_id: int | None
     accuracy: stats.AccuracySummary
-    # Accuracy's interval over annotators and images: the one that holds when annotators and images differ.
+    # Accuracy's interval clustered by annotators and images: the one that holds when annotators and images differ.
     accuracy_two_way: tuple[float, float] = (float("nan"), float("nan"))
     hype_infinity: stats.HypeScore | None = None
     hype_time: stats.HypeScore | None = None
@@ -169,7 +169,9 @@ def _rows(table: stats.Judgments, condition: str, pools: list[StudyPool], timed:
         in_pool = table.pool == sp.pool_id
         if sp.pool.kind == ImagePool.Kind.REAL:
             part = table.subset(in_pool)
-            rows.append(Row(condition, sp.name, sp.pool_id, stats.accuracy_summary(part), _two_way(part, seed)))
+            rows.append(
+                Row(condition, sp.name, sp.pool_id, stats.accuracy_summary(part), stats.two_way_accuracy_interval(part))
+            )
         else:
             rows.append(_row(table.subset(in_pool | real), condition, f"{sp.name} vs real", sp.pool_id, timed, seed))
     return rows
@@ -181,14 +183,10 @@ def _row(table: stats.Judgments, condition: str, pool: str, pool_id: int | None,
         pool=pool,
         pool_id=pool_id,
         accuracy=stats.accuracy_summary(table),
-        accuracy_two_way=_two_way(table, seed),
+        accuracy_two_way=stats.two_way_accuracy_interval(table),
         hype_infinity=stats.hype_infinity(table, seed=seed),
         hype_time=stats.hype_time_score(table, seed=seed) if timed else None,
     )
-
-
-def _two_way(table: stats.Judgments, seed: int) -> tuple[float, float]:
-    return stats.two_way_accuracy_interval(table, seed=seed)
 
 
 def summary_rows(results: Results) -> Iterator[list[Any]]:

@@ -60,8 +60,8 @@ class Design:
 def simulate_judgments(model: ObserverModel, design: Design, rng: np.random.Generator) -> Judgments:
     """One study's test judgments: new images (their looks drawn from the model), new observers, new sequences."""
     ids, weights = design.weights
-    all_pools = np.concatenate([[REAL_POOL], ids])
-    looks = {int(p): rng.normal(0.0, model.image_sd, design.images_per_pool) for p in all_pools}
+    all_pools = np.sort(np.concatenate([[REAL_POOL], ids]))
+    looks = rng.normal(0.0, model.image_sd, (len(all_pools), design.images_per_pool))
     n, t = design.annotators, design.items_per_assignment
     arms = ARMS[design.feedback]
     feedback = np.array([arms[i % len(arms)] for i in range(n)])
@@ -77,7 +77,7 @@ def simulate_judgments(model: ObserverModel, design: Design, rng: np.random.Gene
             image[a, places] = rng.choice(design.images_per_pool, size=int(places.sum()), replace=False)
     truth = pool == REAL_POOL
     pool_d = np.vectorize(model.pool_d_prime, otypes=[np.float64])(pool)
-    look = np.stack([looks[int(p)][image[a, i]] for a, i in np.ndindex(n, t)]).reshape(n, t) if n * t else image
+    look = looks[np.searchsorted(all_pools, pool), image]
     trials = np.broadcast_to(np.arange(t), (n, t))
     learned = np.where(feedback[:, None], trials, 0)
 

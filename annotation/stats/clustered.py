@@ -1,6 +1,6 @@
 """An interval for accuracy that holds when judgments are clustered: by annotators who differ in skill and bias,
 and by images that differ in how real they look. The Wilson interval counts every judgment as an independent
-trial; with such clusters its 95% covers the truth far less often (the calibration benchmark measures how much)."""
+trial; with such clusters its 95% covers the truth far less often (bench/calibration.py measures how much)."""
 
 from __future__ import annotations
 
@@ -8,46 +8,55 @@ import math
 
 import numpy as np
 
-from annotation.stats.bootstrap import chunk_rows, percentile_interval, resample_counts
+from annotation.stats.intervals import z_value
 from annotation.stats.table import Judgments
 
-N_BOOT = 1000
+
+def _cluster_variance(codes: np.ndarray, residual: np.ndarray) -> tuple[float, int]:
+    """Σ over clusters of (Σ of the cluster's residuals)², times G/(G − 1); and G, the number of clusters."""
+    _, cluster = np.unique(codes, axis=0, return_inverse=True)
+    sums = np.bincount(cluster.reshape(-1), weights=residual)
+    g = len(sums)
+    return (g / (g - 1) if g > 1 else math.inf) * float(np.sum(sums**2)), g
 
 
-def two_way_accuracy_interval(
-    j: Judgments, *, n_boot: int = N_BOOT, seed: int | None = 0, confidence: float = 0.95
-) -> tuple[float, float]:
-    """The percentile interval of accuracy (attention checks excluded) under the two-way bootstrap of
-    ``correlation.human_vs_scores`` (McCullagh 2000; Owen 2007, "The pigeonhole bootstrap", Ann. Appl. Stat. 1):
-    each resample draws annotators with replacement and, independently, images with replacement within each pool
-    (so every pool keeps its number of images); a judgment weighs (times its annotator was drawn) × (times its
-    image was drawn), and the resample's accuracy is the weighted share right. Generator:
-    ``numpy.random.default_rng(seed)``. ``(nan, nan)`` without judgments or with ``n_boot`` 0."""
+def two_way_accuracy_interval(j: Judgments, confidence: float = 0.95) -> tuple[float, float]:
+    """Accuracy (attention checks excluded) ± z·√V, with V the two-way cluster-robust variance of Cameron,
+    Gelbach & Miller (2011) over annotators and images (an image: a (pool, item) pair). With residuals
+    r = correct − p̂ over n judgments::
+
+        V_A  = G_A/(G_A − 1) · Σ_annotators (Σ r)² / n²      (clustered by annotator)
+        V_B  = G_B/(G_B − 1) · Σ_images     (Σ r)² / n²      (clustered by image)
+        V_AB = n/(n − 1)     · Σ r² / n²                      (each judgment its own cluster)
+        V    = V_A + V_B − V_AB
+
+    V_AB is subtracted because the judgment-level noise is in both V_A and V_B; where that leaves V ≤ 0 (a
+    degenerate sample) the larger of V_A and V_B is used, as the paper suggests. Each annotator answering each
+    image at most once, the intersection of an annotator and an image is one judgment. Clipped to [0, 1];
+    ``(nan, nan)`` without judgments, and when a single annotator or image leaves its variance undefined.
+
+    A percentile bootstrap that resamples annotators and images together (the "pigeonhole" bootstrap) counts the
+    judgment-level noise twice and is conservative (Owen 2007): in bench/calibration.py it covered 98.5% in a crowd
+    and 100% with independent judgments, where this interval keeps close to 95%.
+
+    References: A. C. Cameron, J. B. Gelbach & D. L. Miller, "Robust inference with multiway clustering", J. Bus.
+    Econ. Stat. 29 (2011) 238–249. A. B. Owen, "The pigeonhole bootstrap", Ann. Appl. Stat. 1 (2007) 386–411.
+    """
+    z = z_value(confidence)
     scored = j.scored()
-    if len(scored) == 0 or n_boot <= 0:
+    n = len(scored)
+    if n < 2:
         return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    _, annotator_code = np.unique(scored.annotator, return_inverse=True)
-    annotator_code = annotator_code.reshape(-1)
-    n_annotators = int(annotator_code.max()) + 1
-    # An image is a (pool, item) unit; np.unique sorts by pool first, so each pool's images are contiguous.
-    units, unit_code = np.unique(np.stack([scored.pool, scored.item], axis=1), axis=0, return_inverse=True)
-    unit_code = unit_code.reshape(-1)
-    unit_pool = units[:, 0]
-    unit_start = np.searchsorted(unit_pool, unit_pool, side="left")
-    unit_size = np.searchsorted(unit_pool, unit_pool, side="right") - unit_start
-    n_units = len(units)
-    right = scored.correct.astype(np.float64)
-    replicates = np.empty(n_boot)
-    done = 0
-    for rows in chunk_rows(n_boot, max(len(scored), n_units, n_annotators)):
-        annotator_counts = resample_counts(rng, n_annotators, rows)
-        draws = unit_start + np.floor(rng.random((rows, n_units)) * unit_size).astype(np.int64)
-        flat = (draws + np.arange(rows)[:, None] * n_units).reshape(-1)
-        unit_counts = np.bincount(flat, minlength=rows * n_units).reshape(rows, n_units).astype(np.float64)
-        weight = annotator_counts[:, annotator_code] * unit_counts[:, unit_code]
-        den = weight.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            replicates[done : done + rows] = np.where(den > 0, (weight @ right) / den, np.nan)
-        done += rows
-    return percentile_interval(replicates, confidence)
+    correct = scored.correct.astype(np.float64)
+    p = float(correct.mean())
+    residual = correct - p
+    v_a, _ = _cluster_variance(scored.annotator, residual)
+    v_b, _ = _cluster_variance(np.stack([scored.pool, scored.item], axis=1), residual)
+    if not (math.isfinite(v_a) and math.isfinite(v_b)):
+        return math.nan, math.nan
+    v_ab = n / (n - 1) * float(np.sum(residual**2))
+    variance = v_a + v_b - v_ab
+    if variance <= 0:
+        variance = max(v_a, v_b)
+    half = z * math.sqrt(variance) / n
+    return max(0.0, p - half), min(1.0, p + half)

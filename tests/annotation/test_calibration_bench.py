@@ -17,11 +17,11 @@ def test_the_quick_calibration_scores_every_estimate_against_its_truth(capsys):
     for scenario in ("crowd", "ideal"):
         for name in (
             "accuracy, Wilson",
-            "accuracy, two-way bootstrap (annotators × images)",
+            "accuracy, two-way cluster-robust (annotators × images)",
             "HYPE∞, bootstrap over annotators",
         ):
             row = by_name[scenario, name]
             assert row.n == 4 and row.covered is not None and math.isfinite(row.bias) and abs(row.bias) < 0.05
         assert by_name[scenario, "d′"].covered is None  # the page shows d′ without an interval
         assert by_name[scenario, "fake error of a pool, Wilson (each pool)"].n == 4 * 5
-    assert abs(by_name["hype_time", "HYPE-time (ms), bootstrap over annotators"].bias) < 30
+    assert abs(by_name["hype_time", "HYPE-time (ms) against the threshold, bootstrap over annotators"].bias) < 30

@@ -124,12 +124,42 @@ def test_the_hype_time_staircase_recovers_a_known_threshold():
         assert score.score == pytest.approx(threshold, rel=0.05)
 
 
-def test_the_two_way_interval_is_wider_than_wilson_when_annotators_and_images_differ():
+def test_the_two_way_interval_is_the_cluster_robust_formula_and_wider_than_wilson_when_annotators_differ():
     model = ObserverModel(default_d_prime=1.0, d_prime_sd=0.8, criterion_sd=0.5, image_sd=0.8)
     table = simulate_judgments(model, Design(pools={1: 1.0}, annotators=20), np.random.default_rng(2))
     summary = stats.accuracy_summary(table)
-    low, high = stats.two_way_accuracy_interval(table, seed=0)
+    low, high = stats.two_way_accuracy_interval(table)
     assert low < summary.accuracy < high
     assert high - low > 1.3 * (summary.ci_high - summary.ci_low)
-    assert stats.two_way_accuracy_interval(table, seed=0) == (low, high)  # seeded
+
+    # Cameron, Gelbach & Miller (2011), eq. 2.11 for the mean of y (the OLS of y on a constant), written out as the
+    # sandwich (X'X)⁻¹ (Σ_g X_g'u_g u_g'X_g) (X'X)⁻¹ with its G/(G − 1) factors, one loop per clustering.
+    y = table.correct.astype(float)
+    u = y - y.mean()
+
+    def sandwich(keys: list[tuple]) -> float:
+        clusters: dict[tuple, float] = {}
+        for key, residual in zip(keys, u, strict=True):
+            clusters[key] = clusters.get(key, 0.0) + residual
+        g = len(clusters)
+        return g / (g - 1) * sum(s * s for s in clusters.values()) / len(y) ** 2
+
+    images = list(zip(table.pool.tolist(), table.item.tolist(), strict=True))
+    judgments = list(zip(table.annotator.tolist(), table.pool.tolist(), table.item.tolist(), strict=True))
+    variance = sandwich([(a,) for a in table.annotator.tolist()]) + sandwich(images) - sandwich(judgments)
+    half = norm.ppf(0.975) * math.sqrt(variance)
+    assert (low, high) == pytest.approx((y.mean() - half, y.mean() + half), abs=1e-12)
+
+    # Independent judgments (each annotator and each image once): V_A = V_B = V_AB, the sandwich's iid variance.
+    rng = np.random.default_rng(0)
+    n = 400
+    iid = stats.Judgments.from_records(
+        {"annotator": i, "item": i, "truth_real": bool(t), "answer_real": bool(a)}
+        for i, (t, a) in enumerate(zip(rng.random(n) < 0.5, rng.random(n) < 0.5, strict=True))
+    )
+    p = iid.correct.mean()
+    half = norm.ppf(0.975) * math.sqrt(p * (1 - p) / (n - 1))
+    assert stats.two_way_accuracy_interval(iid) == pytest.approx((p - half, p + half), abs=1e-12)
     assert all(math.isnan(v) for v in stats.two_way_accuracy_interval(stats.Judgments.empty()))
+    one_annotator = table.subset(table.annotator == table.annotator[0])
+    assert all(math.isnan(v) for v in stats.two_way_accuracy_interval(one_annotator))
