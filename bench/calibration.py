@@ -106,6 +106,7 @@ def truths(scenario: str, population: int) -> dict[str, float]:
         "accuracy, Wilson": t.accuracy["all"],
         "accuracy, two-way cluster-robust (annotators × images)": t.accuracy["all"],
         "fake error of a pool, Wilson (each pool)": float(np.mean(errors)),
+        "fake error of a pool, two-way cluster-robust (each pool)": float(np.mean(errors)),
         "fake error (all generated)": t.fake_error_all["all"],
         "real error": t.real_error["all"],
         "d′": t.d_prime,
@@ -132,14 +133,18 @@ def replicate(args: tuple[str, int, int]) -> dict[str, Estimate | list[tuple[Est
     arms = stats.compare_arms(table, n_boot=n_boot, seed=seed)
     correlation = stats.human_vs_scores(table, POOL_IS, n_boot=n_boot, seed=seed)
     t = population_truth(model, design)
-    pools = [
-        (Estimate(p.human_error, p.error_ci_low, p.error_ci_high), t.fake_error["all"][p.pool])
-        for p in correlation.points
-    ]
+    intervals = {
+        "fake error of a pool, Wilson (each pool)": lambda p: (p.error_ci_low, p.error_ci_high),
+        "fake error of a pool, two-way cluster-robust (each pool)": lambda p: (p.clustered_ci_low, p.clustered_ci_high),
+    }
+    per_pool = {
+        name: [(Estimate(p.human_error, *interval(p)), t.fake_error["all"][p.pool]) for p in correlation.points]
+        for name, interval in intervals.items()
+    }
     return {
         "accuracy, Wilson": Estimate(summary.accuracy, summary.ci_low, summary.ci_high),
         "accuracy, two-way cluster-robust (annotators × images)": Estimate(summary.accuracy, *two_way),
-        "fake error of a pool, Wilson (each pool)": pools,
+        **per_pool,
         "fake error (all generated)": Estimate(summary.fake_error),
         "real error": Estimate(summary.real_error),
         "d′": Estimate(summary.d_prime),
