@@ -108,6 +108,12 @@ class Row:
     hype_infinity: stats.HypeScore | None = None
     hype_time: stats.HypeScore | None = None
 
+    @property
+    def hype_two_way(self) -> tuple[float, float]:
+        """HYPE∞'s interval clustered by annotators and images: HYPE∞ is 1 − accuracy, so 1 − accuracy's."""
+        low, high = self.accuracy_two_way
+        return 1 - high, 1 - low
+
 
 @dataclass
 class Results:

@@ -24,7 +24,7 @@ from django.db import connection
 from django.urls import reverse
 from scipy.stats import norm
 
-from annotation import services
+from annotation import services, stats
 from annotation.models import Annotator, Assignment, Judgment
 from annotation.results import scored_judgments, study_results
 from annotation.simulation.driver import run_pilot
@@ -81,6 +81,9 @@ def test_simulated_judgments_stay_out_of_human_results_and_are_labelled_in_expor
     assert study_results(study, simulated="include").n_judgments == human + 20
     alone = study_results(study, simulated="only")
     assert alone.n_annotators == 2 and alone.rows[0].accuracy.accuracy > 0.8
+    row = alone.rows[0]
+    assert row.accuracy_two_way == stats.two_way_accuracy_interval(scored_judgments(study, simulated="only"))
+    assert row.hype_two_way == pytest.approx((1 - row.accuracy_two_way[1], 1 - row.accuracy_two_way[0]))
     with pytest.raises(ValueError, match="simulated"):
         scored_judgments(study, simulated="maybe")
 
