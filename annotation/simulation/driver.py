@@ -34,7 +34,9 @@ from annotation.simulation.observer import Observer, ObserverModel
 TASK_CONFIG = re.compile(r'<script id="task-config" type="application/json">(.*?)</script>', re.S)
 HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">')
 REQUEST_TIMEOUT_S = 30
-MAX_RETRIES = 20
+MAX_RETRIES = 8
+RETRY_S = 0.25
+RETRIED_STATUS = (429, 502, 503, 504)
 
 
 class DriverError(Exception):
@@ -68,26 +70,33 @@ class _Browser:
         self.last_post = 0.0
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None):
+        """The response's status, Location and body. Rate limits (429, after Retry-After), a server restarting
+        (502–504) and a lost connection are waited out and the request sent again, as a person would reload: the
+        server holds the state, and refuses a second answer to one image (409), so a repeat stores nothing twice."""
         url = urljoin(self.base_url + "/", path.lstrip("/"))
-        for _ in range(MAX_RETRIES):
+        for attempt in range(1, MAX_RETRIES + 1):
             if method == "POST":
                 pace = settings.ANNOTATION_MIN_ANSWER_MS / 1000
                 time.sleep(max(0.0, self.last_post + pace - time.monotonic()))
             all_headers = {"Origin": self.origin, **(headers or {})}
             request = urllib.request.Request(url, data=body, method=method, headers=all_headers)
+            wait = RETRY_S * attempt
             try:
                 with self.opener.open(request, timeout=REQUEST_TIMEOUT_S) as response:
-                    status, location, text = response.status, response.headers.get("Location"), response.read()
+                    return response.status, response.headers.get("Location"), response.read()
             except urllib.error.HTTPError as error:
-                status, location, text = error.code, error.headers.get("Location"), error.read()
-                if status == 429:
-                    time.sleep(float(error.headers.get("Retry-After") or 1))
-                    continue
+                if error.code not in RETRIED_STATUS:
+                    return error.code, error.headers.get("Location"), error.read()
+                if error.code == 429:
+                    wait = float(error.headers.get("Retry-After") or 1)
+                failure = f"HTTP {error.code}"
+            except (urllib.error.URLError, OSError) as error:
+                failure = str(getattr(error, "reason", error))
             finally:
                 if method == "POST":
                     self.last_post = time.monotonic()
-            return status, location, text
-        raise DriverError(f"{method} {path}: still rate-limited after {MAX_RETRIES} tries")
+            time.sleep(wait)
+        raise DriverError(f"{method} {url}: {failure}, still after {MAX_RETRIES} tries")
 
     def json(self, method: str, path: str, data: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
         body = None if data is None else json.dumps(data).encode()

@@ -10,6 +10,7 @@ import io
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from scipy.stats import norm
 from annotation import services, stats
 from annotation.models import Annotator, Assignment, Judgment
 from annotation.results import scored_judgments, study_results
+from annotation.simulation import driver
 from annotation.simulation.driver import run_pilot
 from annotation.stats import accuracy_summary
 
@@ -179,3 +181,14 @@ def test_the_admin_pilot_confirms_then_a_worker_runs_the_observers(live_server, 
     services.close_study(study)
     closed = client.post(url, selected, follow=True)
     assert b"Select one open study" in closed.content
+
+
+def test_a_site_that_cannot_be_reached_is_a_clear_error_after_retries(monkeypatch):
+    monkeypatch.setattr(driver, "RETRY_S", 0.01)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # free once the socket closes: nothing listens there
+    study = pilot_study(items=10, judgments=1, images=20)
+    with pytest.raises(driver.DriverError, match=rf"GET http://127.0.0.1:{port}/s/.*still after 8 tries"):
+        run_pilot(study.pk, observers=1, seed=0, base_url=f"http://127.0.0.1:{port}", params={})
+    assert Annotator.objects.count() == 0
