@@ -192,3 +192,16 @@ def test_a_site_that_cannot_be_reached_is_a_clear_error_after_retries(monkeypatc
     with pytest.raises(driver.DriverError, match=rf"GET http://127.0.0.1:{port}/s/.*still after 8 tries"):
         run_pilot(study.pk, observers=1, seed=0, base_url=f"http://127.0.0.1:{port}", params={})
     assert Annotator.objects.count() == 0
+
+
+def test_observers_take_the_qualification_and_pass_or_fail_it_by_their_sensitivity(live_server):
+    study = pilot_study(images=60, items=10, judgments=5, require_qualification=True, qualification_items=20)
+    run_pilot(study.pk, observers=2, seed=4, base_url=live_server.url, params={"default_d_prime": 4.0})
+    run_pilot(study.pk, observers=2, seed=5, base_url=live_server.url, params={"default_d_prime": 0.0})
+    sharp, blind = Annotator.objects.order_by("id")[:2], Annotator.objects.order_by("id")[2:]
+    assert {a.qualification for a in sharp} == {Annotator.Qualification.PASSED}
+    assert {a.qualification for a in blind} == {Annotator.Qualification.FAILED}
+    assert Assignment.objects.filter(stage=Assignment.Stage.DISQUALIFIED).count() == 2
+    # Only those who passed reach the test images, and only test judgments are scored.
+    assert len(scored_judgments(study, simulated="only")) == 2 * 10
+    assert Judgment.objects.filter(assignment_item__phase="qualification").count() == 4 * 20
