@@ -102,7 +102,10 @@ class _Browser:
         body = None if data is None else json.dumps(data).encode()
         headers = {"Accept": "application/json", **({"Content-Type": "application/json"} if body else {})}
         status, _, text = self.request(method, path, body, headers)
-        return status, json.loads(text or b"{}")
+        try:
+            return status, json.loads(text or b"{}")
+        except ValueError:
+            raise DriverError(f"{method} {path}: HTTP {status}, not JSON: {text[:200]!r}") from None
 
 
 @dataclasses.dataclass(frozen=True)
