@@ -672,6 +672,29 @@ class Display(NamedTuple):
     viewport_height: int | None = None
     device_pixel_ratio: float | None = None
     input_kind: str = ""
+    # A timed image's presentation, as the page measured it with animation frames (task.js, present).
+    refresh_ms: float | None = None
+    frames_requested: int | None = None
+    frames_shown: int | None = None
+    stimulus_onset_ms: float | None = None
+    stimulus_offset_ms: float | None = None
+    mask_onset_ms: float | None = None
+    mask_offset_ms: float | None = None
+    dropped_frames: bool | None = None
+
+    @property
+    def exposure_shown_ms(self) -> float | None:
+        """How long the image was on screen: its offset minus its onset (None: not measured)."""
+        if self.stimulus_onset_ms is None or self.stimulus_offset_ms is None:
+            return None
+        return self.stimulus_offset_ms - self.stimulus_onset_ms
+
+    def staircase_exposure(self) -> float | None:
+        """The exposure the staircase steps from, when measured on a steady display: frame counting makes it the
+        requested exposure to within half a frame. Not after a dropped frame: a stall (a busy machine, a hidden
+        tab) lengthens the exposure by a chance amount unrelated to the annotator, which would throw the
+        staircase far off; it then steps from the requested exposure instead."""
+        return self.exposure_shown_ms if self.dropped_frames is False else None
 
 
 NO_DISPLAY = Display()
@@ -734,8 +757,10 @@ def _statements(vendor: str) -> dict[str, str]:
         ),
         "judge": (
             "INSERT INTO {judgment} (assignment_item_id, answer_real, correct, response_ms, feedback_shown, "
-            "created_at, viewport_width, viewport_height, device_pixel_ratio, input_kind) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "created_at, viewport_width, viewport_height, device_pixel_ratio, input_kind, refresh_ms, "
+            "frames_requested, frames_shown, stimulus_onset_ms, stimulus_offset_ms, mask_onset_ms, mask_offset_ms, "
+            "dropped_frames, exposure_shown_ms) "
+            f"VALUES ({', '.join(['%s'] * 19)})"
         ),
         "advance": (
             "UPDATE {assignment} SET exposure_ms = %s, active_at = %s, stage = %s, finished_at = %s, answered = %s "
@@ -982,11 +1007,12 @@ def _store(
     feedback = locked.feedback and item.phase == AssignmentItem.Phase.TEST
     stamp = connection.ops.adapt_datetimefield_value(now)
     try:
-        _run(cursor, "judge", [item.id, answer_real, correct, response_ms, feedback, stamp, *display])
+        judged = [item.id, answer_real, correct, response_ms, feedback, stamp, *display, display.exposure_shown_ms]
+        _run(cursor, "judge", judged)
     except IntegrityError:
         # Leaving the block rolls the whole answer back: no savepoint is needed for a refusal.
         raise Refused("This image has already been answered.", 409) from None
-    moved = _advance(cursor, locked, item, following, correct, now)
+    moved = _advance(cursor, locked, item, following, correct, now, display.staircase_exposure())
     if following is not None and following.phase == item.phase:
         progress = _progress(cursor, moved, [following], last)
     else:  # the phase is over: read the sequence again (a passed qualification has drawn the test)
@@ -1072,16 +1098,25 @@ def _answerable(cursor: Any, assignment: _Assignment, item_token: str) -> tuple[
 
 
 def _advance(
-    cursor: Any, assignment: _Assignment, item: _Item, following: _Item | None, correct: bool, now: Any
+    cursor: Any,
+    assignment: _Assignment,
+    item: _Item,
+    following: _Item | None,
+    correct: bool,
+    now: Any,
+    shown_ms: float | None = None,
 ) -> _Assignment:
-    """After an answer: move the staircase, and end the phase when its last item is answered. Items are answered
-    in order and a sequence's phases follow each other, so the phase ends unless the next item is of it."""
+    """After an answer: move the staircase (from ``shown_ms``, the exposure measured on screen, when the image
+    was timed and it is known; else from the current one), and end the phase when its last item is answered.
+    Items are answered in order and a sequence's phases follow each other, so the phase ends unless the next item
+    is of it."""
     exposure_ms, stage, finished_at = assignment.exposure_ms, assignment.stage, assignment.finished_at
     if item.phase == AssignmentItem.Phase.TEST:
         # Attention checks step the staircase like any image: with feedback on, an exposure left as it was after an
         # answer would tell that the image was a check. Being easy, checks making a share c of the trials move the
         # staircase's target on the other images from 75% right to 0.75 - c / (4 (1 - c)): 74.2% with 5 in 155.
-        exposure_ms = get_protocol(assignment.protocol).next_exposure(exposure_ms, correct)
+        measured = shown_ms is not None and item.exposure_ms is not None and exposure_ms is not None
+        exposure_ms = get_protocol(assignment.protocol).next_exposure(shown_ms if measured else exposure_ms, correct)
     remaining = following is not None and following.phase == item.phase
     if not remaining and item.phase == AssignmentItem.Phase.QUALIFICATION:
         # Rare (once per annotator): the ORM's instances, for the qualification's verdict and the test's draw.

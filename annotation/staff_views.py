@@ -27,10 +27,14 @@ def _exclude_flagged(request: HttpRequest) -> bool:
     return request.GET.get("exclude") == "flagged"
 
 
+def _include_dropped(request: HttpRequest) -> bool:
+    return request.GET.get("dropped") == "include"
+
+
 @staff_member_required
 def results(request: HttpRequest, pk: int) -> HttpResponse:
     study = _study(request, pk)
-    data = study_results(study, exclude_flagged=_exclude_flagged(request))
+    data = study_results(study, exclude_flagged=_exclude_flagged(request), include_dropped=_include_dropped(request))
     link = request.build_absolute_uri(study.entry_path)
     context = {
         "study": study,
@@ -54,7 +58,7 @@ def export_judgments(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 @staff_member_required
 def export_summary(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     study = _study(request, pk)
-    data = study_results(study, exclude_flagged=_exclude_flagged(request))
+    data = study_results(study, exclude_flagged=_exclude_flagged(request), include_dropped=_include_dropped(request))
     return csv_response(summary_rows(data), f"study-{study.pk}-summary.csv")
 
 
