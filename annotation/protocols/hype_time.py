@@ -3,8 +3,9 @@ masks; the exposure follows annotation.stats' staircase (from START_MS, within 1
 annotator's whole sequence, in 3 blocks of 150 images with feedback after each answer. The score is the
 modal exposure per block averaged over blocks (annotation.stats.hype_time_score).
 
-The browser runs the timing (static/annotation/task.js: COUNTDOWN_MS, MASKS); the server decides each
-exposure when it first serves the image, so a reload shows the same exposure again.
+The browser runs the timing (static/annotation/task.js: COUNTDOWN_MS, MASKS), counting display frames, and
+reports what it showed (docs/annotation.md, "Timing"); the server decides each exposure when it first serves the
+image, so a reload shows the same exposure again, stepping the staircase from the exposure measured on screen.
 """
 
 from __future__ import annotations

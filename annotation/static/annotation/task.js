@@ -223,7 +223,9 @@
         last = now;
       }
       deltas.sort((a, b) => a - b);
-      return deltas[Math.floor(deltas.length / 2)];
+      // Within the limits the server takes: an interval of 0 would make every exposure endless.
+      const [low, high] = config.displayLimits.refresh;
+      return Math.min(Math.max(deltas[Math.floor(deltas.length / 2)], low), high);
     })();
     return refresh;
   }
