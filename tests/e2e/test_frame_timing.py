@@ -4,7 +4,8 @@ timing the page measured.
 
 Headless chromium draws at 60 Hz. On a loaded machine frames come late: a trial whose exposure had a dropped
 frame must be flagged as such (and never shown shorter than asked), rather than fail the test; the others must
-be shown within one frame of the nearest whole-frame exposure.
+be shown within one frame of the nearest whole-frame exposure, the frames counted by the page and by the observer
+within one of those requested, and the observer's own clock within two frames of the exposure measured.
 """
 
 from __future__ import annotations
@@ -81,8 +82,6 @@ def test_requested_exposures_are_shown_in_whole_frames_and_stored(live_server, d
         assert judgment.mask_onset_ms == judgment.stimulus_offset_ms
         assert judgment.mask_offset_ms - judgment.mask_onset_ms >= 4 * (2 - 0.5) * refresh
         assert judgment.response_ms >= shown
-        # The page's image was in the page for the exposure measured, to within a frame.
-        assert seen["removed"] - seen["added"] == pytest.approx(shown, abs=refresh)
         # Never shorter than asked, stall or not.
         assert shown >= (frames - 0.5) * refresh
         if judgment.dropped_frames:
@@ -93,5 +92,8 @@ def test_requested_exposures_are_shown_in_whole_frames_and_stored(live_server, d
         assert abs(shown - frames * refresh) < refresh, (requested, shown, frames, refresh)
         assert abs(judgment.frames_shown - frames) <= 1
         assert abs(seen["frames"] - frames) <= 1, (requested, seen, frames)
+        # The image was in the page for the exposure measured: the observer's clock reads when its callback runs,
+        # after the frame's timestamp by the callbacks' work (or a moment the machine gave another process).
+        assert seen["removed"] - seen["added"] == pytest.approx(shown, abs=2 * refresh)
     shown = ", ".join(f"{r}→{j.exposure_shown_ms:.1f} ({j.frames_shown} f)" for r, j in zip(REQUESTED_MS, stored))
     print(f"refresh {refresh:.3f} ms; shown {shown}; {flagged} of {len(stored)} trials had a dropped frame")
