@@ -689,13 +689,6 @@ class Display(NamedTuple):
             return None
         return self.stimulus_offset_ms - self.stimulus_onset_ms
 
-    def staircase_exposure(self) -> float | None:
-        """The exposure the staircase steps from, when measured on a steady display: frame counting makes it the
-        requested exposure to within half a frame. Not after a dropped frame: a stall (a busy machine, a hidden
-        tab) lengthens the exposure by a chance amount unrelated to the annotator, which would throw the
-        staircase far off; it then steps from the requested exposure instead."""
-        return self.exposure_shown_ms if self.dropped_frames is False else None
-
 
 NO_DISPLAY = Display()
 
@@ -1012,7 +1005,7 @@ def _store(
     except IntegrityError:
         # Leaving the block rolls the whole answer back: no savepoint is needed for a refusal.
         raise Refused("This image has already been answered.", 409) from None
-    moved = _advance(cursor, locked, item, following, correct, now, display.staircase_exposure())
+    moved = _advance(cursor, locked, item, following, correct, now)
     if following is not None and following.phase == item.phase:
         progress = _progress(cursor, moved, [following], last)
     else:  # the phase is over: read the sequence again (a passed qualification has drawn the test)
@@ -1098,25 +1091,20 @@ def _answerable(cursor: Any, assignment: _Assignment, item_token: str) -> tuple[
 
 
 def _advance(
-    cursor: Any,
-    assignment: _Assignment,
-    item: _Item,
-    following: _Item | None,
-    correct: bool,
-    now: Any,
-    shown_ms: float | None = None,
+    cursor: Any, assignment: _Assignment, item: _Item, following: _Item | None, correct: bool, now: Any
 ) -> _Assignment:
-    """After an answer: move the staircase (from ``shown_ms``, the exposure measured on screen, when the image
-    was timed and it is known; else from the current one), and end the phase when its last item is answered.
-    Items are answered in order and a sequence's phases follow each other, so the phase ends unless the next item
-    is of it."""
+    """After an answer: move the staircase, and end the phase when its last item is answered. Items are answered
+    in order and a sequence's phases follow each other, so the phase ends unless the next item is of it."""
     exposure_ms, stage, finished_at = assignment.exposure_ms, assignment.stage, assignment.finished_at
     if item.phase == AssignmentItem.Phase.TEST:
         # Attention checks step the staircase like any image: with feedback on, an exposure left as it was after an
         # answer would tell that the image was a check. Being easy, checks making a share c of the trials move the
         # staircase's target on the other images from 75% right to 0.75 - c / (4 (1 - c)): 74.2% with 5 in 155.
-        measured = shown_ms is not None and item.exposure_ms is not None and exposure_ms is not None
-        exposure_ms = get_protocol(assignment.protocol).next_exposure(shown_ms if measured else exposure_ms, correct)
+        # It steps from the exposure requested, not the one measured on screen: the page shows the nearest whole
+        # number of frames, and stepping from that would round again at every step, turning 10 ms down and 30 up
+        # into one frame down and two up at 60 Hz (a 67% target) or one and four at 120 Hz (80%). The exposures
+        # shown are what HYPE-time scores (docs/annotation.md, "Timing").
+        exposure_ms = get_protocol(assignment.protocol).next_exposure(exposure_ms, correct)
     remaining = following is not None and following.phase == item.phase
     if not remaining and item.phase == AssignmentItem.Phase.QUALIFICATION:
         # Rare (once per annotator): the ORM's instances, for the qualification's verdict and the test's draw.

@@ -41,7 +41,7 @@ class Protocol:
     def first_exposure(self) -> int | None:
         return START_MS if self.timed else None
 
-    def next_exposure(self, current_ms: float | None, correct: bool) -> int | None:
+    def next_exposure(self, current_ms: int | None, correct: bool) -> int | None:
         if not self.timed or current_ms is None:
             return None
         return next_exposure(current_ms, correct)

@@ -5,7 +5,7 @@ modal exposure per block averaged over blocks (annotation.stats.hype_time_score)
 
 The browser runs the timing (static/annotation/task.js: COUNTDOWN_MS, MASKS), counting display frames, and
 reports what it showed (docs/annotation.md, "Timing"); the server decides each exposure when it first serves the
-image, so a reload shows the same exposure again, stepping the staircase from the exposure measured on screen.
+image, so a reload shows the same exposure again; the score is of the exposures measured on screen.
 """
 
 from __future__ import annotations

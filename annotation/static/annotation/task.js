@@ -32,8 +32,8 @@
   // The refresh interval is measured over at least this long and this many frames.
   const REFRESH_SAMPLE_MS = 1000;
   const REFRESH_SAMPLE_FRAMES = 30;
-  // A frame this many refresh intervals after the one before means that frames were dropped (PsychoPy's
-  // refreshThreshold plays this part; 1.5: half a frame late is already a whole frame missed).
+  // A frame this many refresh intervals after the one before means that frames were dropped (PsychoPy's window
+  // makes the same check with its refreshThreshold). Frame times come in whole intervals: 1.5 tells one from two.
   const DROPPED_FRAME = 1.5;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
