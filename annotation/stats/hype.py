@@ -18,6 +18,7 @@ from annotation.stats.result import Result
 from annotation.stats.table import Judgments
 
 N_BOOT = 10_000
+SHOWN_TOLERANCE_MS = 50.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,11 +98,17 @@ def modal_exposure(exposures_ms: np.ndarray) -> float:
     return float(values[np.argmax(counts)])
 
 
-def exposures_shown(j: Judgments) -> np.ndarray:
+def exposures_shown(j: Judgments, *, tolerance_ms: float = SHOWN_TOLERANCE_MS) -> np.ndarray:
     """Per row, the exposure the annotator saw (ms): the one the browser measured on screen, rounded to the whole
     ms the staircase steps in (frame timestamps jitter by microseconds, and a mode needs equal values), where it
-    was measured; else the requested one (NaN: unlimited)."""
-    return np.where(np.isfinite(j.exposure_shown_ms), np.round(j.exposure_shown_ms), j.exposure_ms)
+    was measured within ``tolerance_ms`` of the requested one; else the requested one (NaN: unlimited).
+
+    Rounding to the nearest frame moves an exposure by at most half a frame, and a display ends it within a frame
+    after that: 1.5 frames, 50 ms on a 30 Hz screen, the slowest in use. A measurement further off is a stall (a
+    dropped frame) or a made-up number, which must not move the score further than that."""
+    shown = j.exposure_shown_ms
+    plausible = np.isfinite(shown) & (np.abs(shown - j.exposure_ms) <= tolerance_ms)
+    return np.where(plausible, np.round(shown), j.exposure_ms)
 
 
 def block_modes(j: Judgments) -> dict[int, dict[int, float]]:

@@ -150,6 +150,14 @@ def test_hype_time_scores_the_exposures_shown():
     assert hype_time_score(timed_table([math.nan] * 3), n_boot=0).score == 500.0
 
 
+def test_a_measured_exposure_far_from_the_requested_one_does_not_count():
+    # A script reporting 1000 ms shown for each 500 ms requested must not lift the score: beyond 1.5 frames of a
+    # 30 Hz screen (50 ms) the requested exposure counts.
+    assert hype_time_score(timed_table([1000.0, 1000.0, 1000.0]), n_boot=0).score == 500.0
+    assert hype_time_score(timed_table([549.0, 549.0, 500.0]), n_boot=0).score == 549.0
+    assert hype_time_score(timed_table([551.0, 551.0, 500.0]), n_boot=0).score == 500.0
+
+
 def test_hype_time_leaves_out_dropped_frames_unless_asked():
     j = timed_table([483.3, 483.3, 516.7, 516.7, 516.7], dropped=[False, False, True, True, True])
     assert hype_time_score(j, n_boot=0).score == 483.0
