@@ -42,6 +42,16 @@ JUDGMENT_COLUMNS = (
     ("viewport_height", "viewport_height"),
     ("device_pixel_ratio", "device_pixel_ratio"),
     ("input_kind", "input_kind"),
+    # A timed image's presentation as the page measured it (docs/annotation.md, "Timing").
+    ("refresh_ms", "refresh_ms"),
+    ("frames_requested", "frames_requested"),
+    ("frames_shown", "frames_shown"),
+    ("stimulus_onset_ms", "stimulus_onset_ms"),
+    ("stimulus_offset_ms", "stimulus_offset_ms"),
+    ("mask_onset_ms", "mask_onset_ms"),
+    ("mask_offset_ms", "mask_offset_ms"),
+    ("exposure_shown_ms", "exposure_shown_ms"),
+    ("dropped_frames", "dropped_frames"),
     ("simulated", "assignment_item__assignment__annotator__simulated"),
 )
 _LABELS = {True: "real", False: "generated"}
@@ -70,7 +80,8 @@ def judgment_rows(study_ids: Sequence[int]) -> Iterator[list[Any]]:
             study, condition, annotator, assignment, item, pool, image, purpose, phase, _LABELS[truth],
             _LABELS[answer], int(correct), response_ms, trial, block, "" if exposure_ms is None else exposure_ms,
             int(feedback_shown), served_at.isoformat() if served_at else "", answered_at.isoformat(),
-            *("" if value is None else value for value in display), int(simulated),
+            *("" if value is None else int(value) if isinstance(value, bool) else value for value in display),
+            int(simulated),
         ]  # fmt: skip
 
 

@@ -363,6 +363,19 @@ class Judgment(models.Model):
     viewport_height = models.PositiveIntegerField(null=True, blank=True)
     device_pixel_ratio = models.FloatField(null=True, blank=True)
     input_kind = models.CharField(max_length=8, choices=InputKind.choices, blank=True)
+    # A timed image's presentation as the browser measured it (blank: an untimed image, or a page or script that
+    # did not report it). Times are animation-frame timestamps in ms on the page's performance.now() clock; the
+    # refresh interval is the page's estimate, and the exposure shown is the stimulus's offset minus its onset.
+    refresh_ms = models.FloatField(null=True, blank=True)
+    frames_requested = models.PositiveIntegerField(null=True, blank=True)
+    frames_shown = models.PositiveIntegerField(null=True, blank=True)
+    stimulus_onset_ms = models.FloatField(null=True, blank=True)
+    stimulus_offset_ms = models.FloatField(null=True, blank=True)
+    mask_onset_ms = models.FloatField(null=True, blank=True)
+    mask_offset_ms = models.FloatField(null=True, blank=True)
+    exposure_shown_ms = models.FloatField(null=True, blank=True)
+    # A frame came more than 1.5 refresh intervals after the one before while the image was on screen.
+    dropped_frames = models.BooleanField(null=True, blank=True)
 
     class Meta:
         ordering = ("assignment_item",)
@@ -373,6 +386,13 @@ class Judgment(models.Model):
             models.CheckConstraint(
                 condition=Q(device_pixel_ratio__isnull=True) | Q(device_pixel_ratio__gt=0),
                 name="judgment_device_pixel_ratio_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(exposure_shown_ms__isnull=True) | Q(exposure_shown_ms__gte=0),
+                name="judgment_exposure_shown_nonnegative",
+            ),
+            models.CheckConstraint(
+                condition=Q(refresh_ms__isnull=True) | Q(refresh_ms__gt=0), name="judgment_refresh_ms_positive"
             ),
         )
 

@@ -42,8 +42,13 @@ SCORED_COLUMNS = (
     "assignment_item__block",
     "assignment_item__exposure_ms",
     "assignment_item__item__purpose",
+    "exposure_shown_ms",
+    "dropped_frames",
 )
-SCORED_DTYPES = (np.int64, np.int64, np.int64, bool, bool, np.float64, np.int64, bool, np.int64, np.float64, object)
+SCORED_DTYPES = (
+    *(np.int64, np.int64, np.int64, bool, bool, np.float64, np.int64, bool, np.int64, np.float64, object),
+    *(np.float64, bool),  # a dropped-frames flag not reported (None) reads as False
+)
 
 
 def scored_judgments(study: Study, chunk_size: int = 20_000, *, simulated: str = HUMAN) -> stats.Judgments:
@@ -64,7 +69,7 @@ def scored_judgments(study: Study, chunk_size: int = 20_000, *, simulated: str =
             part.append(np.array(column, dtype=dtype))  # float columns take None as NaN
     if not parts[0]:
         return stats.Judgments.empty()
-    annotator, item, pool, truth, answer, response, trial, feedback, block, exposure, purpose = (
+    annotator, item, pool, truth, answer, response, trial, feedback, block, exposure, purpose, shown, dropped = (
         np.concatenate(part) for part in parts
     )
     return stats.Judgments(
@@ -79,6 +84,8 @@ def scored_judgments(study: Study, chunk_size: int = 20_000, *, simulated: str =
         block=block,
         exposure_ms=exposure,
         attention=purpose == StudyItem.Purpose.ATTENTION,
+        exposure_shown_ms=shown,
+        dropped_frames=dropped,
     )
 
 
@@ -127,6 +134,9 @@ class Results:
     disqualified: int
     withdrawn: int
     deviations: list[str]
+    # Timed judgments whose exposure had a dropped frame, and whether HYPE-time counts them (by default not).
+    dropped_frames: int = 0
+    included_dropped: bool = False
     rows: list[Row] = field(default_factory=list)
     curve: list[stats.CurvePoint] = field(default_factory=list)
     arms: stats.ArmComparison | None = None
@@ -134,7 +144,13 @@ class Results:
     correlations: list[tuple[str, stats.Correlation, str]] = field(default_factory=list)
 
 
-def study_results(study: Study, *, exclude_flagged: bool = False, simulated: str = HUMAN) -> Results:
+def study_results(
+    study: Study, *, exclude_flagged: bool = False, simulated: str = HUMAN, include_dropped: bool = False
+) -> Results:
+    """The study's numbers; ``exclude_flagged``: without annotators flagged by attention checks; ``simulated``:
+    whose judgments count (people only by default); ``include_dropped``: HYPE-time counts the judgments whose
+    exposure had a dropped frame (by default it leaves them out, as psychophysics leaves out trials whose timing
+    failed: docs/annotation.md, "Timing")."""
     pools = list(study.study_pools.select_related("pool__run"))
     table = scored_judgments(study, simulated=simulated)
     summaries = stats.per_annotator(table)
@@ -154,13 +170,15 @@ def study_results(study: Study, *, exclude_flagged: bool = False, simulated: str
         disqualified=stages.get(Assignment.Stage.DISQUALIFIED, 0),
         withdrawn=stages.get(Assignment.Stage.WITHDRAWN, 0),
         deviations=protocol.deviations(settings),
+        dropped_frames=int(table.dropped_frames.sum()),
+        included_dropped=include_dropped,
     )
     pseudonyms = dict(Annotator.objects.filter(study=study).values_list("pk", "pseudonym"))
     results.annotators = [(summary, pseudonyms.get(summary.annotator, "?")) for summary in summaries]
     conditions = [c for c in CONDITIONS if (table.condition == c).any()]
     for condition in ([ALL] if len(conditions) > 1 else []) + conditions:
         part = table if condition == ALL else table.subset(table.condition == condition)
-        results.rows += _rows(part, condition, pools, protocol.timed, study.seed)
+        results.rows += _rows(part, condition, pools, protocol.timed, study.seed, include_dropped)
     results.curve = stats.learning_curve(table, bin_size=CURVE_BIN)
     if len(conditions) == 2:
         results.arms = stats.compare_arms(table, seed=study.seed)
@@ -170,8 +188,10 @@ def study_results(study: Study, *, exclude_flagged: bool = False, simulated: str
     return results
 
 
-def _rows(table: stats.Judgments, condition: str, pools: list[StudyPool], timed: bool, seed: int) -> list[Row]:
-    rows = [_row(table, condition, "all images", None, timed, seed)]
+def _rows(
+    table: stats.Judgments, condition: str, pools: list[StudyPool], timed: bool, seed: int, include_dropped: bool
+) -> list[Row]:
+    rows = [_row(table, condition, "all images", None, timed, seed, include_dropped)]
     real = table.truth_real
     for sp in pools:
         in_pool = table.pool == sp.pool_id
@@ -181,11 +201,20 @@ def _rows(table: stats.Judgments, condition: str, pools: list[StudyPool], timed:
                 Row(condition, sp.name, sp.pool_id, stats.accuracy_summary(part), stats.two_way_accuracy_interval(part))
             )
         else:
-            rows.append(_row(table.subset(in_pool | real), condition, f"{sp.name} vs real", sp.pool_id, timed, seed))
+            mix = table.subset(in_pool | real)
+            rows.append(_row(mix, condition, f"{sp.name} vs real", sp.pool_id, timed, seed, include_dropped))
     return rows
 
 
-def _row(table: stats.Judgments, condition: str, pool: str, pool_id: int | None, timed: bool, seed: int) -> Row:
+def _row(
+    table: stats.Judgments,
+    condition: str,
+    pool: str,
+    pool_id: int | None,
+    timed: bool,
+    seed: int,
+    include_dropped: bool = False,
+) -> Row:
     return Row(
         condition=condition,
         pool=pool,
@@ -193,7 +222,7 @@ def _row(table: stats.Judgments, condition: str, pool: str, pool_id: int | None,
         accuracy=stats.accuracy_summary(table),
         accuracy_two_way=stats.two_way_accuracy_interval(table),
         hype_infinity=stats.hype_infinity(table, seed=seed),
-        hype_time=stats.hype_time_score(table, seed=seed) if timed else None,
+        hype_time=stats.hype_time_score(table, seed=seed, include_dropped=include_dropped) if timed else None,
     )
 
 
@@ -219,6 +248,9 @@ def _summary_lines(results: Results) -> Iterator[list[Any]]:
                 )
         for key, value in zip(("two_way_ci_low", "two_way_ci_high"), row.accuracy_two_way, strict=True):
             yield ["accuracy", row.condition, row.pool, row.pool_id, "", key, plain(value)]
+    if get_protocol(results.study.protocol).timed:
+        yield ["timing", ALL, "", "", "", "dropped_frames", results.dropped_frames]
+        yield ["timing", ALL, "", "", "", "hype_time_counts_dropped_frames", results.included_dropped]
     for point in results.curve:
         yield from (
             ["learning_curve", point.condition, "", "", point.trial_bin_start, key, value]

@@ -672,6 +672,22 @@ class Display(NamedTuple):
     viewport_height: int | None = None
     device_pixel_ratio: float | None = None
     input_kind: str = ""
+    # A timed image's presentation, as the page measured it with animation frames (task.js, present).
+    refresh_ms: float | None = None
+    frames_requested: int | None = None
+    frames_shown: int | None = None
+    stimulus_onset_ms: float | None = None
+    stimulus_offset_ms: float | None = None
+    mask_onset_ms: float | None = None
+    mask_offset_ms: float | None = None
+    dropped_frames: bool | None = None
+
+    @property
+    def exposure_shown_ms(self) -> float | None:
+        """How long the image was on screen: its offset minus its onset (None: not measured)."""
+        if self.stimulus_onset_ms is None or self.stimulus_offset_ms is None:
+            return None
+        return self.stimulus_offset_ms - self.stimulus_onset_ms
 
 
 NO_DISPLAY = Display()
@@ -734,8 +750,10 @@ def _statements(vendor: str) -> dict[str, str]:
         ),
         "judge": (
             "INSERT INTO {judgment} (assignment_item_id, answer_real, correct, response_ms, feedback_shown, "
-            "created_at, viewport_width, viewport_height, device_pixel_ratio, input_kind) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "created_at, viewport_width, viewport_height, device_pixel_ratio, input_kind, refresh_ms, "
+            "frames_requested, frames_shown, stimulus_onset_ms, stimulus_offset_ms, mask_onset_ms, mask_offset_ms, "
+            "dropped_frames, exposure_shown_ms) "
+            f"VALUES ({', '.join(['%s'] * 19)})"
         ),
         "advance": (
             "UPDATE {assignment} SET exposure_ms = %s, active_at = %s, stage = %s, finished_at = %s, answered = %s "
@@ -982,7 +1000,8 @@ def _store(
     feedback = locked.feedback and item.phase == AssignmentItem.Phase.TEST
     stamp = connection.ops.adapt_datetimefield_value(now)
     try:
-        _run(cursor, "judge", [item.id, answer_real, correct, response_ms, feedback, stamp, *display])
+        judged = [item.id, answer_real, correct, response_ms, feedback, stamp, *display, display.exposure_shown_ms]
+        _run(cursor, "judge", judged)
     except IntegrityError:
         # Leaving the block rolls the whole answer back: no savepoint is needed for a refusal.
         raise Refused("This image has already been answered.", 409) from None
@@ -1082,6 +1101,10 @@ def _advance(
         # Attention checks step the staircase like any image: with feedback on, an exposure left as it was after an
         # answer would tell that the image was a check. Being easy, checks making a share c of the trials move the
         # staircase's target on the other images from 75% right to 0.75 - c / (4 (1 - c)): 74.2% with 5 in 155.
+        # It steps from the exposure requested, not the one measured on screen: the page shows the nearest whole
+        # number of frames, and stepping from that would round again at every step, turning 10 ms down and 30 up
+        # into one frame down and two up at 60 Hz (a 67% target) or one and four at 120 Hz (80%). The exposures
+        # shown are what HYPE-time scores (docs/annotation.md, "Timing").
         # A block's first image restarts the staircase whatever the answer before it, so that reveals nothing.
         new_block = remaining and following.block != item.block
         exposure_ms = get_protocol(assignment.protocol).next_exposure(exposure_ms, correct, new_block=new_block)

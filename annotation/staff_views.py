@@ -12,7 +12,7 @@ from annotation.access import visible_studies
 from annotation.export import csv_response, judgment_rows
 from annotation.models import Study, StudyItem
 from annotation.progress import study_progress
-from annotation.results import CURVE_BIN, HUMAN, SIMULATED_CHOICES, study_results, summary_rows
+from annotation.results import CURVE_BIN, HUMAN, SIMULATED_CHOICES, Results, study_results, summary_rows
 
 # Prolific replaces these placeholders in a study's URL with the participant's, study's and session's ids.
 PROLIFIC_QUERY = "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
@@ -33,10 +33,24 @@ def _simulated(request: HttpRequest) -> str:
     return value if value in SIMULATED_CHOICES else HUMAN
 
 
+def _include_dropped(request: HttpRequest) -> bool:
+    return request.GET.get("dropped") == "include"
+
+
+def _results(request: HttpRequest, study: Study) -> Results:
+    """The study's results as the page's query asks for them (the results page and its summary CSV alike)."""
+    return study_results(
+        study,
+        exclude_flagged=_exclude_flagged(request),
+        simulated=_simulated(request),
+        include_dropped=_include_dropped(request),
+    )
+
+
 @staff_member_required
 def results(request: HttpRequest, pk: int) -> HttpResponse:
     study = _study(request, pk)
-    data = study_results(study, exclude_flagged=_exclude_flagged(request), simulated=_simulated(request))
+    data = _results(request, study)
     link = request.build_absolute_uri(study.entry_path)
     context = {
         "study": study,
@@ -61,7 +75,7 @@ def export_judgments(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 @staff_member_required
 def export_summary(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     study = _study(request, pk)
-    data = study_results(study, exclude_flagged=_exclude_flagged(request), simulated=_simulated(request))
+    data = _results(request, study)
     return csv_response(summary_rows(data), f"study-{study.pk}-summary.csv")
 
 

@@ -57,6 +57,12 @@ MASK_MS = 30
 VIEWPORT_MAX = 100_000
 PIXEL_RATIO_MIN = 0.01
 PIXEL_RATIO_MAX = 64
+# What it may report of a timed image's presentation (services.Display): the refresh interval (1000 Hz to 1 Hz),
+# frame counts, and animation-frame timestamps on the page's clock (ms since it opened: up to about 115 days).
+REFRESH_MIN_MS = 1
+REFRESH_MAX_MS = 1000
+FRAMES_MAX = 100_000
+CLOCK_MAX_MS = 10**10
 
 
 def annotator_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -263,7 +269,13 @@ def task_page(
         "preview": preview,
         "csrfToken": csrf_token,
         # The page sends only what the server takes: an odd browser must never lose an answer to a refusal.
-        "displayLimits": {"viewport": VIEWPORT_MAX, "pixelRatio": [PIXEL_RATIO_MIN, PIXEL_RATIO_MAX]},
+        "displayLimits": {
+            "viewport": VIEWPORT_MAX,
+            "pixelRatio": [PIXEL_RATIO_MIN, PIXEL_RATIO_MAX],
+            "refresh": [REFRESH_MIN_MS, REFRESH_MAX_MS],
+            "frames": FRAMES_MAX,
+            "clock": CLOCK_MAX_MS,
+        },
     }
     return render(request, "annotation/task.html", {"study": study, "config": config, "staff_preview": preview})
 
@@ -389,15 +401,39 @@ def _display(body: dict[str, Any]) -> services.Display:
             raise _Malformed(f"{name}: expected {what} from {low} to {high}", 400)
         return kind(value)
 
+    def interval(start: str, end: str) -> tuple[float | None, float | None]:
+        """Two timestamps of one thing on screen: both or neither, the end not before the start."""
+        onset, offset = number(start, float, 0, CLOCK_MAX_MS), number(end, float, 0, CLOCK_MAX_MS)
+        if (onset is None) != (offset is None):
+            raise _Malformed(
+                f"{end if offset is None else start}: expected with {start if offset is None else end}", 400
+            )
+        if onset is not None and offset < onset:
+            raise _Malformed(f"{end}: expected at or after {start}", 400)
+        return onset, offset
+
     input_kind = body.get("input_kind", "")
     if input_kind not in ("", *InputKind.values):
         raise _Malformed(f"input_kind: expected one of {', '.join(InputKind.values)}", 400)
+    dropped = body.get("dropped_frames")
+    if dropped is not None and type(dropped) is not bool:
+        raise _Malformed("dropped_frames: expected true or false", 400)
+    stimulus_onset, stimulus_offset = interval("stimulus_onset_ms", "stimulus_offset_ms")
+    mask_onset, mask_offset = interval("mask_onset_ms", "mask_offset_ms")
     return services.Display(
         viewport_width=number("viewport_width", int, 1, VIEWPORT_MAX),
         viewport_height=number("viewport_height", int, 1, VIEWPORT_MAX),
         # NaN and infinities (Python's JSON reads them) fail the range, and a ratio of 0 is no screen.
         device_pixel_ratio=number("device_pixel_ratio", float, PIXEL_RATIO_MIN, PIXEL_RATIO_MAX),
         input_kind=input_kind,
+        refresh_ms=number("refresh_ms", float, REFRESH_MIN_MS, REFRESH_MAX_MS),
+        frames_requested=number("frames_requested", int, 1, FRAMES_MAX),
+        frames_shown=number("frames_shown", int, 0, FRAMES_MAX),
+        stimulus_onset_ms=stimulus_onset,
+        stimulus_offset_ms=stimulus_offset,
+        mask_onset_ms=mask_onset,
+        mask_offset_ms=mask_offset,
+        dropped_frames=dropped,
     )
 
 

@@ -12,8 +12,9 @@ With feedback each place draws real or generated on its own (annotation.protocol
 not exactly, half of each; the paper has no attention checks: ours are shared among the blocks and step the
 staircase like any image.
 
-The browser runs the timing (static/annotation/task.js: COUNTDOWN_MS, MASKS); the server decides each
-exposure when it first serves the image, so a reload shows the same exposure again.
+The browser runs the timing (static/annotation/task.js: COUNTDOWN_MS, MASKS), counting display frames, and
+reports what it showed (docs/annotation.md, "Timing"); the server decides each exposure when it first serves the
+image, so a reload shows the same exposure again; the score is of the exposures measured on screen.
 """
 
 from __future__ import annotations

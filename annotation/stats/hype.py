@@ -18,6 +18,7 @@ from annotation.stats.result import Result
 from annotation.stats.table import Judgments
 
 N_BOOT = 10_000
+SHOWN_TOLERANCE_MS = 50.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,26 +98,49 @@ def modal_exposure(exposures_ms: np.ndarray) -> float:
     return float(values[np.argmax(counts)])
 
 
+def exposures_shown(j: Judgments, *, tolerance_ms: float = SHOWN_TOLERANCE_MS) -> np.ndarray:
+    """Per row, the exposure the annotator saw (ms): the one the browser measured on screen, rounded to the whole
+    ms the staircase steps in (frame timestamps jitter by microseconds, and a mode needs equal values), where it
+    was measured within ``tolerance_ms`` of the requested one; else the requested one (NaN: unlimited).
+
+    Rounding to the nearest frame moves an exposure by at most half a frame, and a display ends it within a frame
+    after that: 1.5 frames, 50 ms on a 30 Hz screen, the slowest in use. A measurement further off is a stall (a
+    dropped frame) or a made-up number, which must not move the score further than that."""
+    shown = j.exposure_shown_ms
+    plausible = np.isfinite(shown) & (np.abs(shown - j.exposure_ms) <= tolerance_ms)
+    return np.where(plausible, np.round(shown), j.exposure_ms)
+
+
 def block_modes(j: Judgments) -> dict[int, dict[int, float]]:
     """``{annotator: {block: modal exposure}}`` over ``j``'s time-limited rows (finite ``exposure_ms``; attention
-    checks excluded)."""
+    checks excluded), of the exposures shown (:func:`exposures_shown`)."""
     scored = j.scored()
     timed = scored.subset(np.isfinite(scored.exposure_ms))
+    shown = exposures_shown(timed)
     modes: dict[int, dict[int, float]] = {}
     keys = np.stack([timed.annotator, timed.block], axis=1)
     groups, codes = np.unique(keys, axis=0, return_inverse=True)
     codes = codes.reshape(-1)
     for g, (annotator, block) in enumerate(groups):
-        modes.setdefault(int(annotator), {})[int(block)] = modal_exposure(timed.exposure_ms[codes == g])
+        modes.setdefault(int(annotator), {})[int(block)] = modal_exposure(shown[codes == g])
     return modes
 
 
-def hype_time_score(j: Judgments, *, n_boot: int = N_BOOT, seed: int | None = 0, confidence: float = 0.95) -> HypeScore:
-    """HYPE-time, in ms: for each annotator and block, the modal exposure of the staircase (:func:`modal_exposure`,
-    ties to the lowest); an annotator's score is the mean over their blocks (§2.1: "We average the modal exposure
-    times across blocks to calculate a final value for each evaluator"); the study's score is the mean over
-    annotators (§4.1 reports "a mean of 439.3 ms" over the evaluators). Only rows with a finite ``exposure_ms`` count
-    (attention checks excluded).
+def hype_time_score(
+    j: Judgments,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int | None = 0,
+    confidence: float = 0.95,
+    include_dropped: bool = False,
+) -> HypeScore:
+    """HYPE-time, in ms: for each annotator and block, the modal exposure shown (:func:`exposures_shown`: measured
+    on screen where the browser measured it; :func:`modal_exposure`, ties to the lowest); an annotator's score is
+    the mean over their blocks (§2.1: "We average the modal exposure times across blocks to calculate a final value
+    for each evaluator"); the study's score is the mean over annotators (§4.1 reports "a mean of 439.3 ms" over the
+    evaluators). Only rows with a finite ``exposure_ms`` count (attention checks excluded), and, unless
+    ``include_dropped``, none with dropped frames: their exposure is known only to within the stall
+    (docs/annotation.md, "Timing").
 
     Higher is better for the model: annotators needed a longer look to tell its images from real ones.
 
@@ -124,7 +148,7 @@ def hype_time_score(j: Judgments, *, n_boot: int = N_BOOT, seed: int | None = 0,
     recomputing the mean of their scores; it is the percentile interval of those replicates.
     """
     scored = j.scored()
-    timed = scored.subset(np.isfinite(scored.exposure_ms))
+    timed = scored.subset(np.isfinite(scored.exposure_ms) & (include_dropped | ~scored.dropped_frames))
     modes = block_modes(timed)
     per_annotator = np.array([np.mean(list(blocks.values())) for blocks in modes.values()], dtype=np.float64)
     counts = confusion(timed)

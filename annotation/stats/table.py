@@ -25,7 +25,11 @@ _COLUMNS: dict[str, tuple[Any, Any]] = {
     "block": (np.int64, 0),
     "exposure_ms": (np.float64, np.nan),
     "attention": (np.bool_, False),
+    "exposure_shown_ms": (np.float64, np.nan),
+    "dropped_frames": (np.bool_, False),
 }
+# Columns a caller may leave out of the constructor: each row then takes the default.
+_OPTIONAL = ("exposure_shown_ms", "dropped_frames")
 
 
 def _has_strings(raw: Any) -> bool:
@@ -42,8 +46,10 @@ class Judgments:
     Columns: ``annotator``, ``item`` (the image), ``pool`` (the pool the image came from, real pools too) and
     ``trial`` (0-based index within the annotator's assignment) and ``block`` (HYPE-time block, else 0) as int64;
     ``truth_real`` (the image is real), ``answer_real`` (the annotator said real) and ``attention`` (an
-    attention-check item) as bool; ``response_ms`` and ``exposure_ms`` (exposure shown in HYPE-time, NaN when
-    unlimited) as float64; ``condition`` (e.g. ``"feedback"``) as a NumPy unicode array.
+    attention-check item) as bool; ``response_ms`` and ``exposure_ms`` (exposure requested in HYPE-time, NaN when
+    unlimited) as float64; ``condition`` (e.g. ``"feedback"``) as a NumPy unicode array. Optional:
+    ``exposure_shown_ms`` (the exposure the browser measured on screen, NaN when not measured) as float64 and
+    ``dropped_frames`` (a frame was late during the exposure) as bool.
 
     The constructor copies and converts every column and makes the copies read-only, so a table never aliases the
     caller's arrays and cannot change after it is built. Attention-check rows stay in the table; each statistic
@@ -61,11 +67,15 @@ class Judgments:
     block: np.ndarray
     exposure_ms: np.ndarray
     attention: np.ndarray
+    exposure_shown_ms: np.ndarray | None = None
+    dropped_frames: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = None
-        for name, (dtype, _) in _COLUMNS.items():
+        for name, (dtype, default) in _COLUMNS.items():
             raw = getattr(self, name)
+            if raw is None and name in _OPTIONAL:
+                raw = np.full(n or 0, default, dtype=dtype)
             if dtype is np.bool_ and _has_strings(raw):
                 # bool("False") is True: a string here is a conversion bug upstream, not a value to coerce.
                 raise ValueError(f"{name}: expected booleans, got strings")
@@ -83,7 +93,8 @@ class Judgments:
     def from_records(cls, records: Iterable[Mapping[str, Any]]) -> Judgments:
         """A table from dicts keyed by the column names. ``annotator``, ``item``, ``truth_real`` and ``answer_real``
         are required; the others default to pool 0, response NaN, trial 0, condition ``""``, block 0, exposure NaN
-        (unlimited) and attention False. Unknown keys are ignored."""
+        (unlimited), attention False, exposure shown NaN (not measured) and dropped frames False. Unknown keys are
+        ignored."""
         rows = list(records)
         columns: dict[str, list[Any]] = {}
         for name, (_, default) in _COLUMNS.items():

@@ -26,7 +26,15 @@
     prolific: "On Prolific, please return your submission (“Stop without completing”), so that it is not timed out.",
     code: "You may close this page.",
   };
+  // Resolves, in an animation frame's callback, with its timestamp: the time of the frame that the changes made
+  // right after it (in the same task's microtasks) are drawn in.
   const nextFrame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+  // The refresh interval is measured over at least this long and this many frames.
+  const REFRESH_SAMPLE_MS = 1000;
+  const REFRESH_SAMPLE_FRAMES = 30;
+  // A frame this many refresh intervals after the one before means that frames were dropped (PsychoPy's window
+  // makes the same check with its refreshThreshold). Frame times come in whole intervals: 1.5 tells one from two.
+  const DROPPED_FRAME = 1.5;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   let onAnswer = null; // what an answer (true: real; and the event's time) does now; null while not accepted
@@ -36,6 +44,7 @@
   let ended = false; // withdrawn: nothing else is shown
   let suspended = null; // while the withdrawal is being confirmed: the screen and state to go back to
   let lastPointer = ""; // the pointer type of the last press: a click event does not say it in every browser
+  let refresh = null; // the display's refresh interval (ms), a promise: measured once per page, before timed images
 
   // While the withdrawal is confirmed, the trial's flow goes on behind it (an image loading, an answer being
   // saved): where it gets to is kept for going back. Once withdrawn, the page stays so.
@@ -113,16 +122,33 @@
 
   // How the image is seen: the viewport (CSS pixels) and the device pixel ratio. Only values within the server's
   // limits are sent (it refuses others), so that an odd browser never loses an answer.
-  function display() {
+  // With a timed image, its presentation as measured (present's timing), within the same limits.
+  function display(timing) {
     const limits = config.displayLimits;
     const within = (value, low, high, integer) =>
       Number.isFinite(value) && value >= low && value <= high && (!integer || Number.isInteger(value))
         ? value
         : undefined;
-    return {
+    const seen = {
       viewport_width: within(window.innerWidth, 1, limits.viewport, true),
       viewport_height: within(window.innerHeight, 1, limits.viewport, true),
       device_pixel_ratio: within(window.devicePixelRatio, ...limits.pixelRatio, false),
+    };
+    if (!timing) return seen;
+    const clock = (value) => within(value, 0, limits.clock, false);
+    const pair = (start, end) => (clock(start) !== undefined && clock(end) >= start ? [start, end] : []);
+    const [stimulusOnset, stimulusOffset] = pair(timing.stimulusOnset, timing.stimulusOffset);
+    const [maskOnset, maskOffset] = pair(timing.maskOnset, timing.maskOffset);
+    return {
+      ...seen,
+      refresh_ms: within(timing.refreshMs, ...limits.refresh, false),
+      frames_requested: within(timing.framesRequested, 1, limits.frames, true),
+      frames_shown: within(timing.framesShown, 0, limits.frames, true),
+      stimulus_onset_ms: stimulusOnset,
+      stimulus_offset_ms: stimulusOffset,
+      mask_onset_ms: maskOnset,
+      mask_offset_ms: maskOffset,
+      dropped_frames: timing.dropped,
     };
   }
 
@@ -173,6 +199,7 @@
     return canvas;
   }
 
+  // Decoded before it is shown: a timed exposure must not start with an image still being decoded.
   async function loadImage(src) {
     const img = new Image();
     img.className = "stimulus";
@@ -183,34 +210,85 @@
     return img;
   }
 
-  // Puts the stimulus on screen and resolves with the moment it appeared. Timed: a 3-2-1 countdown, the
-  // stimulus for exposureMs, then the noise masks; the answer buttons open once the last mask is gone.
+  // The display's refresh interval (ms): the median interval between animation frames over about a second (the
+  // median, so that a stall or a hidden tab while it is measured does not move it). Measured once per page.
+  function refreshInterval() {
+    refresh ??= (async () => {
+      const deltas = [];
+      let last = await nextFrame();
+      const until = last + REFRESH_SAMPLE_MS;
+      while (last < until || deltas.length < REFRESH_SAMPLE_FRAMES) {
+        const now = await nextFrame();
+        deltas.push(now - last);
+        last = now;
+      }
+      deltas.sort((a, b) => a - b);
+      // Within the limits the server takes: an interval of 0 would make every exposure endless.
+      const [low, high] = config.displayLimits.refresh;
+      return Math.min(Math.max(deltas[Math.floor(deltas.length / 2)], low), high);
+    })();
+    return refresh;
+  }
+
+  // Waits from the frame at ``from`` for ``frames`` refresh intervals: until the first frame at least
+  // frames − ½ intervals later, which on a steady display is exactly the frame ``frames`` refreshes later, and
+  // after a stall the nearest one that comes. Resolves with that frame's timestamp and whether a frame came late.
+  async function holdFrames(from, frames, refreshMs) {
+    const until = from + (frames - 0.5) * refreshMs;
+    let now = from;
+    let dropped = false;
+    while (now < until) {
+      const next = await nextFrame();
+      dropped ||= next - now > DROPPED_FRAME * refreshMs;
+      now = next;
+    }
+    return { now, dropped };
+  }
+
+  // Puts the stimulus on screen in an animation frame and resolves with the timing of its presentation
+  // ({ onset } for an untimed one). Timed: a 3-2-1 countdown, the stimulus for exposureMs rounded to the nearest
+  // whole number of frames (at least one), then the noise masks, maskMs each (also in whole frames); it goes
+  // off, and the first mask on, in one frame. The answer buttons open once the last mask is gone.
   async function present(element, exposureMs) {
     clearFrame();
-    if (exposureMs) {
-      const countdown = $("countdown");
-      countdown.hidden = false;
-      for (const n of ["3", "2", "1"]) {
-        countdown.textContent = n;
-        await sleep(config.countdownMs);
-      }
-      countdown.hidden = true;
+    if (!exposureMs) {
+      const onset = await nextFrame();
+      $("frame").append(element);
+      return { onset };
     }
+    const refreshMs = await refreshInterval();
+    const countdown = $("countdown");
+    countdown.hidden = false;
+    for (const n of ["3", "2", "1"]) {
+      countdown.textContent = n;
+      await sleep(config.countdownMs);
+    }
+    const framesRequested = Math.max(1, Math.round(exposureMs / refreshMs));
+    const onset = await nextFrame();
+    countdown.hidden = true;
     $("frame").append(element);
-    await nextFrame();
-    const onset = performance.now();
-    if (exposureMs) {
-      await sleep(Math.max(0, exposureMs - (performance.now() - onset)));
-      element.remove();
-      const mask = $("mask");
-      mask.hidden = false;
-      for (let i = 0; i < config.masks; i++) {
-        drawNoise();
-        await sleep(config.maskMs);
-      }
-      mask.hidden = true;
+    const shown = await holdFrames(onset, framesRequested, refreshMs);
+    element.remove();
+    const mask = $("mask");
+    mask.hidden = false;
+    const maskFrames = Math.max(1, Math.round(config.maskMs / refreshMs));
+    let now = shown.now;
+    for (let i = 0; i < config.masks; i++) {
+      drawNoise();
+      ({ now } = await holdFrames(now, maskFrames, refreshMs));
     }
-    return onset;
+    mask.hidden = true;
+    return {
+      onset,
+      refreshMs,
+      framesRequested,
+      framesShown: Math.round((shown.now - onset) / refreshMs),
+      stimulusOnset: onset,
+      stimulusOffset: shown.now,
+      maskOnset: shown.now,
+      maskOffset: now,
+      dropped: shown.dropped,
+    };
   }
 
   async function practice() {
@@ -266,17 +344,17 @@
     setProgress(state);
     const img = await loadImage(state.item.src);
     mark("showing");
-    const onset = await present(img, state.item.exposure_ms);
+    const timing = await present(img, state.item.exposure_ms);
     mark("ready");
     const { real, at, input } = await waitAnswer();
-    const responseMs = Math.max(0, Math.round(at - onset));
+    const responseMs = Math.max(0, Math.round(at - timing.onset));
     mark("saving");
     const result = await api(config.answerUrl, {
       item: state.item.token,
       answer: real ? "real" : "generated",
       response_ms: responseMs,
       input_kind: input,
-      ...display(),
+      ...display(state.item.exposure_ms ? timing : null),
     });
     // Feedback is shown beside the image when the protocol left it on screen: what the annotator learns from.
     if (result.feedback) await feedback(result.feedback);
@@ -398,6 +476,7 @@
       return;
     }
     const returning = state.stage === "submitted" || state.stage === "disqualified";
+    if (config.timed && state.item) refreshInterval(); // measured while the instructions are read
     if (state.answered === 0 && state.item) {
       show("intro");
       mark("intro");
