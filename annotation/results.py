@@ -26,7 +26,7 @@ CONDITIONS = ("feedback", "no_feedback")
 CURVE_BIN = 10
 ALL = "all"
 # Score names as the results page and CSV show them, and their keys in a PoolScore's values.
-SCORE_KEYS = {"Inception Score": "is_mean", "FID": "fid"}
+SCORE_KEYS = {"Inception Score": "is_mean", "FID": "fid", "C2ST accuracy": "c2st_accuracy"}
 SCORED_COLUMNS = (
     "assignment_item__assignment__annotator_id",
     "assignment_item__item_id",
@@ -91,6 +91,47 @@ def pool_scores(pools: list[StudyPool]) -> dict[str, dict[int, float]]:
     return found
 
 
+@dataclass(frozen=True)
+class MachineScores(Result):
+    """A generated pool's automatic scores beside its human error: IS and FID from one network, and the classifier
+    two-sample test's held-out accuracy with its binomial interval (50% = a classifier cannot tell it from real)."""
+
+    pool: int
+    label: str
+    step: int | None
+    scorer: str
+    inception_score: float | None
+    fid: float | None
+    c2st_accuracy: float | None
+    c2st_ci_low: float | None
+    c2st_ci_high: float | None
+    c2st_n_test: int | None
+
+
+def machine_scores(pools: list[StudyPool]) -> list[MachineScores]:
+    """The newest finished score of each generated pool, in the study's pool order (a sweep's: by step)."""
+    generated = {sp.pool_id: sp for sp in pools if sp.pool.kind == ImagePool.Kind.GENERATED}
+    newest: dict[int, PoolScore] = {}
+    for score in PoolScore.objects.filter(pool_id__in=generated, status=JobStatus.DONE).order_by("-created_at", "-id"):
+        newest.setdefault(score.pool_id, score)
+    found = []
+    for pool_id, sp in generated.items():
+        if pool_id not in newest:
+            continue
+        values, scorer = newest[pool_id].values, newest[pool_id].scorer
+        found.append(
+            MachineScores(
+                pool_id,
+                sp.name,
+                sp.pool.step,
+                scorer,
+                *(values.get(key) for key in ("is_mean", "fid", "c2st_accuracy", "c2st_ci_low", "c2st_ci_high")),
+                values.get("c2st_n_test"),
+            )
+        )
+    return found
+
+
 @dataclass
 class Row:
     """One line of a table: what it is about, and the statistics of that slice."""
@@ -119,6 +160,7 @@ class Results:
     arms: stats.ArmComparison | None = None
     annotators: list[tuple[stats.AnnotatorSummary, str]] = field(default_factory=list)
     correlations: list[tuple[str, stats.Correlation, str]] = field(default_factory=list)
+    machine: list[MachineScores] = field(default_factory=list)
 
 
 def study_results(study: Study, *, exclude_flagged: bool = False) -> Results:
@@ -150,6 +192,7 @@ def study_results(study: Study, *, exclude_flagged: bool = False) -> Results:
     results.curve = stats.learning_curve(table, bin_size=CURVE_BIN)
     if len(conditions) == 2:
         results.arms = stats.compare_arms(table, seed=study.seed)
+    results.machine = machine_scores(pools)
     for name, scores in pool_scores(pools).items():
         correlation = stats.human_vs_scores(table, scores, seed=study.seed)
         results.correlations.append((name, correlation, stats.scatter_svg(correlation, x_label=name)))
@@ -202,6 +245,11 @@ def summary_rows(results: Results) -> Iterator[list[Any]]:
         yield from (["feedback_vs_no_feedback", ALL, "", "", "", key, value] for key, value in _plain(results.arms))
     for summary, pseudonym in results.annotators:
         yield from (["annotator", "", "", "", pseudonym, key, value] for key, value in _plain(summary, "annotator"))
+    for machine in results.machine:
+        yield from (
+            ["machine_scores", ALL, machine.label, machine.pool, "", key, value]
+            for key, value in _plain(machine, "pool", "label")
+        )
     for name, correlation, _ in results.correlations:
         section = f"human_vs_{name}"
         yield from ([section, ALL, "", "", "", key, value] for key, value in _plain(correlation, "points"))
