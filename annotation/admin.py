@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -25,6 +27,7 @@ from annotation.models import Annotator, AttentionItem, Study, StudyItem, StudyP
 from annotation.progress import study_progress
 from annotation.protocols import get_protocol
 from annotation.results import study_results, summary_rows
+from annotation.tasks import pilot_simulated_observers
 from webapp.runs.models import ImagePool, JobStatus
 
 # Blank on a new study: the protocol's standard value.
@@ -48,6 +51,13 @@ def _each(
     )
     for reason in refused:
         modeladmin.message_user(request, reason, messages.ERROR)
+
+
+class PilotForm(forms.Form):
+    observers = forms.IntegerField(min_value=1, max_value=500, initial=10, help_text="simulated observers")
+    d_prime = forms.FloatField(initial=1.0, help_text="their sensitivity d′ to every generated pool")
+    lapse = forms.FloatField(min_value=0, max_value=1, initial=0.0, help_text="share of answers by coin flip")
+    seed = forms.IntegerField(min_value=0, initial=0)
 
 
 class StudyForm(forms.ModelForm):
@@ -146,7 +156,7 @@ class StudyAdmin(admin.ModelAdmin):
     list_filter = ("status", "protocol")
     search_fields = ("name", "title")
     inlines = (StudyPoolInline,)
-    actions = ("open_studies", "close_studies", "export_judgments", "export_summary", "delete_drafts")
+    actions = ("open_studies", "close_studies", "export_judgments", "export_summary", "delete_drafts", "pilot")
     state_fields = ("status", "links", "opening_checks", "opened_at", "closed_at", "created_by", "created_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -305,6 +315,37 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.action(description="Delete the selected drafts")
     def delete_drafts(self, request: HttpRequest, queryset: QuerySet) -> None:
         _each(self, request, queryset, "Deleted", services.delete_study)
+
+    @admin.action(description="Pilot with N simulated observers")
+    def pilot(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """A confirmation page (how many observers, their d′), then the pilot queued on the cpu queue."""
+        if queryset.count() != 1 or not queryset.get().is_open:
+            self.message_user(request, "Select one open study: the pilot enters it by its link.", messages.WARNING)
+            return None
+        study = queryset.get()
+        form = PilotForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            base_url = settings.ANNOTATION_SIMULATION_BASE_URL or request.build_absolute_uri("/")
+            params = {"default_d_prime": form.cleaned_data["d_prime"], "lapse": form.cleaned_data["lapse"]}
+            pilot_simulated_observers.delay(
+                study.pk, form.cleaned_data["observers"], form.cleaned_data["seed"], base_url, params
+            )
+            self.message_user(
+                request,
+                f"Queued a pilot of {form.cleaned_data['observers']} simulated observers on {study}: their judgments "
+                "are marked simulated and left out of the results unless the page asks for them.",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Pilot {study} with simulated observers",
+            "study": study,
+            "form": form,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/annotation/pilot_confirm.html", context)
 
     @admin.action(description="Export the judgments of the selected studies (CSV)")
     def export_judgments(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:

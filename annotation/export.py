@@ -42,6 +42,7 @@ JUDGMENT_COLUMNS = (
     ("viewport_height", "viewport_height"),
     ("device_pixel_ratio", "device_pixel_ratio"),
     ("input_kind", "input_kind"),
+    ("simulated", "assignment_item__assignment__annotator__simulated"),
 )
 _LABELS = {True: "real", False: "generated"}
 # OWASP, "CSV Injection": a cell starting with one of these is run as a formula by Excel, LibreOffice or Google
@@ -62,12 +63,13 @@ def judgment_rows(study_ids: Sequence[int]) -> Iterator[list[Any]]:
     )
     for study, feedback, annotator, assignment, item, pool, image, purpose, phase, truth, answer, *rest in rows:
         condition = "feedback" if feedback else "no_feedback"
-        correct, response_ms, trial, block, exposure_ms, feedback_shown, served_at, answered_at, *display = rest
+        *display, simulated = rest[8:]
+        correct, response_ms, trial, block, exposure_ms, feedback_shown, served_at, answered_at = rest[:8]
         yield [
             study, condition, annotator, assignment, item, pool, image, purpose, phase, _LABELS[truth],
             _LABELS[answer], int(correct), response_ms, trial, block, "" if exposure_ms is None else exposure_ms,
             int(feedback_shown), served_at.isoformat() if served_at else "", answered_at.isoformat(),
-            *("" if value is None else value for value in display),
+            *("" if value is None else value for value in display), int(simulated),
         ]  # fmt: skip
 
 

@@ -244,6 +244,8 @@ class Annotator(models.Model):
     pseudonym = models.CharField(max_length=16, unique=True, default=pseudonym, editable=False)
     feedback = models.BooleanField(help_text="the arm: feedback after each judgment or not")
     qualification = models.CharField(max_length=16, choices=Qualification.choices)
+    # A model observer driven through the annotator flow (annotation.simulation): never counted as a person.
+    simulated = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

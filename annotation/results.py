@@ -19,10 +19,13 @@ from django.db.models import Count
 from annotation import stats
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, Study, StudyItem, StudyPool
 from annotation.protocols import get_protocol
-from annotation.stats.result import Result
+from annotation.stats.result import Result, plain
 from webapp.runs.models import ImagePool, JobStatus, PoolScore
 
 CONDITIONS = ("feedback", "no_feedback")
+# Which annotators' judgments the numbers count: people only (the default), simulated observers too, or only them.
+HUMAN, WITH_SIMULATED, SIMULATED_ONLY = "exclude", "include", "only"
+SIMULATED_CHOICES = (HUMAN, WITH_SIMULATED, SIMULATED_ONLY)
 CURVE_BIN = 10
 ALL = "all"
 # Score names as the results page and CSV show them, and their keys in a PoolScore's values.
@@ -43,17 +46,18 @@ SCORED_COLUMNS = (
 SCORED_DTYPES = (np.int64, np.int64, np.int64, bool, bool, np.float64, np.int64, bool, np.int64, np.float64, object)
 
 
-def scored_judgments(study: Study, chunk_size: int = 20_000) -> stats.Judgments:
+def scored_judgments(study: Study, chunk_size: int = 20_000, *, simulated: str = HUMAN) -> stats.Judgments:
     """The study's test-phase judgments as a stats table: one query, streamed, each chunk turned into arrays at
-    once so that a large study costs its arrays' memory rather than a Python object per value."""
-    rows = (
-        Judgment.objects.filter(
-            assignment_item__assignment__study=study, assignment_item__phase=AssignmentItem.Phase.TEST
-        )
-        .order_by("assignment_item_id")
-        .values_list(*SCORED_COLUMNS)
-        .iterator(chunk_size=chunk_size)
+    once so that a large study costs its arrays' memory rather than a Python object per value. ``simulated``:
+    whether simulated observers' judgments are left out (``"exclude"``), counted too, or counted alone."""
+    if simulated not in SIMULATED_CHOICES:
+        raise ValueError(f"simulated: one of {SIMULATED_CHOICES}, got {simulated!r}")
+    judgments = Judgment.objects.filter(
+        assignment_item__assignment__study=study, assignment_item__phase=AssignmentItem.Phase.TEST
     )
+    if simulated != WITH_SIMULATED:
+        judgments = judgments.filter(assignment_item__assignment__annotator__simulated=simulated == SIMULATED_ONLY)
+    rows = judgments.order_by("assignment_item_id").values_list(*SCORED_COLUMNS).iterator(chunk_size=chunk_size)
     parts: list[list[np.ndarray]] = [[] for _ in SCORED_COLUMNS]
     while chunk := list(islice(rows, chunk_size)):
         for part, column, dtype in zip(parts, zip(*chunk, strict=True), SCORED_DTYPES, strict=True):
@@ -78,13 +82,18 @@ def scored_judgments(study: Study, chunk_size: int = 20_000) -> stats.Judgments:
     )
 
 
-def pool_scores(pools: list[StudyPool]) -> dict[str, dict[int, float]]:
-    """Per score and scoring network ("Inception Score (inception)"): each generated pool's newest finished value.
-    Scores of different networks are never put on one axis."""
-    found: dict[str, dict[int, float]] = {}
+def newest_scores(pools: list[StudyPool]) -> list[tuple[int, str, dict[str, Any]]]:
+    """(pool id, scorer, values) of every finished score of the generated pools, newest first: one query."""
     generated = [sp.pool_id for sp in pools if sp.pool.kind == ImagePool.Kind.GENERATED]
     newest_first = PoolScore.objects.filter(pool_id__in=generated, status=JobStatus.DONE).order_by("-created_at", "-id")
-    for pool_id, scorer, values in newest_first.values_list("pool_id", "scorer", "values"):
+    return list(newest_first.values_list("pool_id", "scorer", "values"))
+
+
+def pool_scores(scores: list[tuple[int, str, dict[str, Any]]]) -> dict[str, dict[int, float]]:
+    """Per score and scoring network ("Inception Score (inception)"): each generated pool's newest finished value,
+    from ``newest_scores``. Scores of different networks are never put on one axis."""
+    found: dict[str, dict[int, float]] = {}
+    for pool_id, scorer, values in scores:
         for name, key in SCORE_KEYS.items():
             if isinstance(values.get(key), int | float):
                 found.setdefault(f"{name} ({scorer})", {}).setdefault(pool_id, float(values[key]))
@@ -108,20 +117,20 @@ class MachineScores(Result):
     c2st_n_test: int | None
 
 
-def machine_scores(pools: list[StudyPool]) -> list[MachineScores]:
-    """The newest finished score of each generated pool, in the study's pool order (a sweep's: by step)."""
-    generated = {sp.pool_id: sp for sp in pools if sp.pool.kind == ImagePool.Kind.GENERATED}
-    newest: dict[int, PoolScore] = {}
-    for score in PoolScore.objects.filter(pool_id__in=generated, status=JobStatus.DONE).order_by("-created_at", "-id"):
-        newest.setdefault(score.pool_id, score)
+def machine_scores(pools: list[StudyPool], scores: list[tuple[int, str, dict[str, Any]]]) -> list[MachineScores]:
+    """The newest finished score of each generated pool (``newest_scores``), in the study's pool order (a sweep's:
+    by step)."""
+    newest: dict[int, tuple[str, dict[str, Any]]] = {}
+    for pool_id, scorer, values in scores:
+        newest.setdefault(pool_id, (scorer, values))
     found = []
-    for pool_id, sp in generated.items():
-        if pool_id not in newest:
+    for sp in pools:
+        if sp.pool_id not in newest:
             continue
-        values, scorer = newest[pool_id].values, newest[pool_id].scorer
+        scorer, values = newest[sp.pool_id]
         found.append(
             MachineScores(
-                pool_id,
+                sp.pool_id,
                 sp.name,
                 sp.pool.step,
                 scorer,
@@ -140,6 +149,8 @@ class Row:
     pool: str
     pool_id: int | None
     accuracy: stats.AccuracySummary
+    # Accuracy's interval clustered by annotators and images: the one that holds when annotators and images differ.
+    accuracy_two_way: tuple[float, float] = (float("nan"), float("nan"))
     hype_infinity: stats.HypeScore | None = None
     hype_time: stats.HypeScore | None = None
 
@@ -149,6 +160,7 @@ class Results:
     study: Study
     pools: list[StudyPool]
     excluded_flagged: bool
+    simulated: str
     n_judgments: int
     n_annotators: int
     submitted: int
@@ -163,9 +175,9 @@ class Results:
     machine: list[MachineScores] = field(default_factory=list)
 
 
-def study_results(study: Study, *, exclude_flagged: bool = False) -> Results:
+def study_results(study: Study, *, exclude_flagged: bool = False, simulated: str = HUMAN) -> Results:
     pools = list(study.study_pools.select_related("pool__run"))
-    table = scored_judgments(study)
+    table = scored_judgments(study, simulated=simulated)
     summaries = stats.per_annotator(table)
     if exclude_flagged:
         table = stats.exclude_flagged(table, summaries)
@@ -176,6 +188,7 @@ def study_results(study: Study, *, exclude_flagged: bool = False) -> Results:
         study=study,
         pools=pools,
         excluded_flagged=exclude_flagged,
+        simulated=simulated,
         n_judgments=len(table),
         n_annotators=len(table.annotators()),
         submitted=stages.get(Assignment.Stage.SUBMITTED, 0),
@@ -192,8 +205,9 @@ def study_results(study: Study, *, exclude_flagged: bool = False) -> Results:
     results.curve = stats.learning_curve(table, bin_size=CURVE_BIN)
     if len(conditions) == 2:
         results.arms = stats.compare_arms(table, seed=study.seed)
-    results.machine = machine_scores(pools)
-    for name, scores in pool_scores(pools).items():
+    scored = newest_scores(pools)
+    results.machine = machine_scores(pools, scored)
+    for name, scores in pool_scores(scored).items():
         correlation = stats.human_vs_scores(table, scores, seed=study.seed)
         results.correlations.append((name, correlation, stats.scatter_svg(correlation, x_label=name)))
     return results
@@ -205,7 +219,10 @@ def _rows(table: stats.Judgments, condition: str, pools: list[StudyPool], timed:
     for sp in pools:
         in_pool = table.pool == sp.pool_id
         if sp.pool.kind == ImagePool.Kind.REAL:
-            rows.append(Row(condition, sp.name, sp.pool_id, stats.accuracy_summary(table.subset(in_pool))))
+            part = table.subset(in_pool)
+            rows.append(
+                Row(condition, sp.name, sp.pool_id, stats.accuracy_summary(part), stats.two_way_accuracy_interval(part))
+            )
         else:
             rows.append(_row(table.subset(in_pool | real), condition, f"{sp.name} vs real", sp.pool_id, timed, seed))
     return rows
@@ -217,6 +234,7 @@ def _row(table: stats.Judgments, condition: str, pool: str, pool_id: int | None,
         pool=pool,
         pool_id=pool_id,
         accuracy=stats.accuracy_summary(table),
+        accuracy_two_way=stats.two_way_accuracy_interval(table),
         hype_infinity=stats.hype_infinity(table, seed=seed),
         hype_time=stats.hype_time_score(table, seed=seed) if timed else None,
     )
@@ -224,8 +242,14 @@ def _row(table: stats.Judgments, condition: str, pool: str, pool_id: int | None,
 
 def summary_rows(results: Results) -> Iterator[list[Any]]:
     """The summary tables in long form, one statistic a line: section, condition, pool (name and id), group
-    (a learning curve's first trial, an annotator's pseudonym), statistic, value."""
-    yield ["section", "condition", "pool", "pool_id", "group", "statistic", "value"]
+    (a learning curve's first trial, an annotator's pseudonym), statistic, value, and which annotators the
+    numbers count (``simulated``: exclude, include or only simulated observers)."""
+    yield ["section", "condition", "pool", "pool_id", "group", "statistic", "value", "simulated"]
+    for line in _summary_lines(results):
+        yield [*line, results.simulated]
+
+
+def _summary_lines(results: Results) -> Iterator[list[Any]]:
     for row in results.rows:
         for section, result in (
             ("accuracy", row.accuracy),
@@ -236,6 +260,8 @@ def summary_rows(results: Results) -> Iterator[list[Any]]:
                 yield from (
                     [section, row.condition, row.pool, row.pool_id, "", key, value] for key, value in _plain(result)
                 )
+        for key, value in zip(("two_way_ci_low", "two_way_ci_high"), row.accuracy_two_way, strict=True):
+            yield ["accuracy", row.condition, row.pool, row.pool_id, "", key, plain(value)]
     for point in results.curve:
         yield from (
             ["learning_curve", point.condition, "", "", point.trial_bin_start, key, value]

@@ -12,7 +12,7 @@ from annotation.access import visible_studies
 from annotation.export import csv_response, judgment_rows
 from annotation.models import Study, StudyItem
 from annotation.progress import study_progress
-from annotation.results import CURVE_BIN, study_results, summary_rows
+from annotation.results import CURVE_BIN, HUMAN, SIMULATED_CHOICES, study_results, summary_rows
 
 # Prolific replaces these placeholders in a study's URL with the participant's, study's and session's ids.
 PROLIFIC_QUERY = "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
@@ -27,10 +27,16 @@ def _exclude_flagged(request: HttpRequest) -> bool:
     return request.GET.get("exclude") == "flagged"
 
 
+def _simulated(request: HttpRequest) -> str:
+    """Whose judgments count: people only unless the page asks for simulated observers too, or alone."""
+    value = request.GET.get("simulated", HUMAN)
+    return value if value in SIMULATED_CHOICES else HUMAN
+
+
 @staff_member_required
 def results(request: HttpRequest, pk: int) -> HttpResponse:
     study = _study(request, pk)
-    data = study_results(study, exclude_flagged=_exclude_flagged(request))
+    data = study_results(study, exclude_flagged=_exclude_flagged(request), simulated=_simulated(request))
     link = request.build_absolute_uri(study.entry_path)
     context = {
         "study": study,
@@ -38,6 +44,7 @@ def results(request: HttpRequest, pk: int) -> HttpResponse:
         "progress": study_progress(study),
         "curve_last": CURVE_BIN - 1,
         "link": link,
+        "simulated_count": study.annotators.filter(simulated=True).count(),
         "prolific_link": link + PROLIFIC_QUERY,
         # scatter_svg escapes every label it writes; the rest of the SVG is numbers.
         "correlations": [(name, correlation, mark_safe(svg)) for name, correlation, svg in data.correlations],
@@ -54,7 +61,7 @@ def export_judgments(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 @staff_member_required
 def export_summary(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     study = _study(request, pk)
-    data = study_results(study, exclude_flagged=_exclude_flagged(request))
+    data = study_results(study, exclude_flagged=_exclude_flagged(request), simulated=_simulated(request))
     return csv_response(summary_rows(data), f"study-{study.pk}-summary.csv")
 
 

@@ -318,6 +318,9 @@ ANNOTATION_RESERVATION_MINUTES = _env_number("ANNOTATION_RESERVATION_MINUTES", 1
 # Reverse proxies in front of the web process (deploy/nginx: 1): the client's address is that many entries
 # from the right of X-Forwarded-For. 0 trusts no header and uses the connection's address.
 ANNOTATION_PROXY_COUNT = _env_number("ANNOTATION_PROXY_COUNT", 0, int)
+# Where a pilot of simulated observers reaches the site (the Celery worker's view of it, e.g. http://web:8000);
+# blank: the admin's pilot takes the address of the request that started it.
+ANNOTATION_SIMULATION_BASE_URL = os.environ.get("ANNOTATION_SIMULATION_BASE_URL", "")
 
 # --- Staff accounts: the admin and the dashboard on a public host (deploy/README.md, "Security") -------------
 _PUBLIC_PREFIXES = {"s", "studies", "runs", "static", "health"}

@@ -14,6 +14,7 @@ from annotation.stats.annotators import (
     qualification_passed,
 )
 from annotation.stats.arms import ArmComparison, CurvePoint, compare_arms, learning_curve
+from annotation.stats.clustered import two_way_accuracy_interval
 from annotation.stats.correlation import Correlation, PoolPoint, human_vs_scores
 from annotation.stats.hype import HypeScore, block_modes, hype_infinity, hype_time_score, modal_exposure
 from annotation.stats.intervals import newcombe_interval, wilson_interval
@@ -50,5 +51,6 @@ __all__ = [
     "qualification_passed",
     "scatter_svg",
     "signal_detection",
+    "two_way_accuracy_interval",
     "wilson_interval",
 ]

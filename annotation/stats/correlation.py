@@ -11,6 +11,7 @@ import numpy as np
 from scipy.stats import kendalltau, pearsonr, rankdata, spearmanr
 
 from annotation.stats.bootstrap import chunk_rows, percentile_interval, resample_counts
+from annotation.stats.clustered import two_way_interval
 from annotation.stats.intervals import wilson_interval
 from annotation.stats.result import Result
 from annotation.stats.table import Judgments
@@ -21,7 +22,9 @@ MIN_POOLS = 3
 @dataclasses.dataclass(frozen=True)
 class PoolPoint(Result):
     """One generated pool: its automatic score and its human error (fraction of its images judged real) with the
-    Wilson interval, over ``n`` judgments of ``n_items`` distinct images."""
+    Wilson interval, over ``n`` judgments of ``n_items`` distinct images; ``clustered_ci_low``/``_high``: the
+    error's interval clustered by annotators and images (``clustered.two_way_interval``), the one that holds when
+    annotators and images differ."""
 
     pool: int
     score: float
@@ -30,6 +33,8 @@ class PoolPoint(Result):
     error_ci_high: float
     n: int
     n_items: int
+    clustered_ci_low: float = math.nan
+    clustered_ci_high: float = math.nan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +126,10 @@ def human_vs_scores(
     points = []
     for i, pool in enumerate(pools):
         low, high = wilson_interval(int(real_per_pool[i]), int(n_per_pool[i]), confidence)
-        items = len(np.unique(fake.item[row_starts[i] : row_starts[i] + n_per_pool[i]]))
-        points.append(PoolPoint(int(pool), float(x[i]), float(y[i]), low, high, int(n_per_pool[i]), items))
+        rows = slice(row_starts[i], row_starts[i] + n_per_pool[i])
+        items = len(np.unique(fake.item[rows]))
+        clustered = two_way_interval(fake.subset(np.arange(len(fake))[rows]), judged_real[rows], confidence)
+        points.append(PoolPoint(int(pool), float(x[i]), float(y[i]), low, high, int(n_per_pool[i]), items, *clustered))
 
     result = dict(
         pearson_r=math.nan,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 
-from annotation.stats.correlation import Correlation
+from annotation.stats.correlation import Correlation, PoolPoint
 
 
 def _nice_step(span: float, target_ticks: int = 5) -> float:
@@ -41,6 +41,13 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def _bar(point: PoolPoint) -> tuple[float, float]:
+    """A point's error bar: its interval clustered by annotators and images where defined, else Wilson's."""
+    if _finite(point.clustered_ci_low) and _finite(point.clustered_ci_high):
+        return point.clustered_ci_low, point.clustered_ci_high
+    return point.error_ci_low, point.error_ci_high
+
+
 def scatter_svg(
     correlation: Correlation,
     x_label: str = "Inception Score",
@@ -49,7 +56,7 @@ def scatter_svg(
     width: int = 480,
     height: int = 360,
 ) -> str:
-    """An ``<svg>`` element: one point per pool at (score, human error) with its Wilson interval as a vertical
+    """An ``<svg>`` element: one point per pool at (score, human error) with its interval (:func:`_bar`) as a vertical
     error bar, a tooltip (``<title>``) per point, axes with ticks, the labels and a caption with r and ρ.
 
     Plain string building, no plotting library; every label is escaped with ``html.escape``. Colours come from
@@ -61,7 +68,7 @@ def scatter_svg(
     plot_w, plot_h = width - left - right, height - top - bottom
 
     xs = [p.score for p in points]
-    ys = [v for p in points for v in (p.human_error, p.error_ci_low, p.error_ci_high) if _finite(v)]
+    ys = [v for p in points for v in (p.human_error, *_bar(p)) if _finite(v)]
     x0, x1, x_ticks = _axis(min(xs, default=0.0), max(xs, default=1.0))
     y0, y1, y_ticks = _axis(min([0.0, *ys]), max(ys, default=1.0), pad_low=False)
 
@@ -105,11 +112,11 @@ def scatter_svg(
         px, py = sx(p.score), sy(p.human_error)
         tip = (
             f"pool {p.pool}: {x_label} {_fmt(p.score)}, {y_label} {_fmt(p.human_error)} "
-            f"[{_fmt(p.error_ci_low)}, {_fmt(p.error_ci_high)}], n = {p.n}"
+            f"[{_fmt(_bar(p)[0])}, {_fmt(_bar(p)[1])}], n = {p.n}"
         )
         out.append(f"<g><title>{html.escape(tip)}</title>")
-        if _finite(p.error_ci_low) and _finite(p.error_ci_high):
-            lo, hi = sy(p.error_ci_low), sy(p.error_ci_high)
+        if _finite(_bar(p)[0]) and _finite(_bar(p)[1]):
+            lo, hi = sy(_bar(p)[0]), sy(_bar(p)[1])
             out.append(f'<line x1="{px:.1f}" y1="{lo:.1f}" x2="{px:.1f}" y2="{hi:.1f}"/>')
             for cap in (lo, hi):
                 out.append(f'<line x1="{px - 3:.1f}" y1="{cap:.1f}" x2="{px + 3:.1f}" y2="{cap:.1f}"/>')

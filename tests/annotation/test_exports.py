@@ -100,7 +100,7 @@ def test_every_export_neutralises_hostile_text_and_keeps_negative_numbers(staff_
     )
     labels = {row[2] for row in summary[1:]}
     assert "'" + HOSTILE[0] in labels
-    negative = [row[-1] for row in summary[1:] if row[5] in ("d_prime", "criterion") and row[-1].startswith("-")]
+    negative = [row[6] for row in summary[1:] if row[5] in ("d_prime", "criterion") and row[6].startswith("-")]
     assert negative and all(float(value) <= 0 for value in negative), "negative numbers stay numbers"
     assert min(float(value) for value in negative) < -1
     assert admin_raw == raw and admin_summary == summary

@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import kendalltau, pearsonr, spearmanr
 
 from annotation.stats import Correlation, Judgments, human_vs_scores, scatter_svg, wilson_interval
+from annotation.stats.clustered import two_way_interval
 from annotation.stats.correlation import _two_way_bootstrap
 
 SCORES = {10: 3.0, 11: 4.5, 12: 5.0, 13: 6.5, 14: 7.0}
@@ -50,6 +51,10 @@ def test_point_estimates_match_scipy_and_direct_errors():
         errors.append(k / n)
         assert (p.human_error, p.n, p.n_items, p.score) == (k / n, n, 12, SCORES[p.pool])
         assert (p.error_ci_low, p.error_ci_high) == pytest.approx(wilson_interval(k, n))
+        # The interval clustered by annotators and images, over the pool's generated images alone.
+        fake = j.subset(rows)
+        assert (p.clustered_ci_low, p.clustered_ci_high) == pytest.approx(two_way_interval(fake, fake.answer_real))
+        assert p.clustered_ci_low < k / n < p.clustered_ci_high
     x = list(SCORES.values())
     assert c.pearson_r == pytest.approx(pearsonr(x, errors).statistic, rel=1e-12)
     assert c.pearson_p == pytest.approx(pearsonr(x, errors).pvalue, rel=1e-12)

@@ -50,22 +50,22 @@ def create_sweep(
     open_study: bool = False,
     name: str = "",
     seed: int = 0,
+    study_settings: dict[str, Any] | None = None,
     user: Any = None,
 ) -> Study:
     """Queue the sweep that ``planning.plan_sweep`` describes and return its draft study (opened by the last
-    finished job when ``open_study``). Raises ``ServiceError`` naming the field when the plan cannot run."""
+    finished job when ``open_study``). ``study_settings`` override the study's texts and settings
+    (``annotation.services.STUDY_SETTINGS``). Raises ``ServiceError`` naming the field when the plan cannot run."""
     plan = planning.plan_sweep(
         runs, checkpoints=checkpoints, steps=steps, pool_size=pool_size, scorer=scorer, top_percent=top_percent
     )
     if plan.problems:
         raise ServiceError("; ".join(plan.problems))
     with transaction.atomic():
+        texts = {"title": TITLE, "instructions": INSTRUCTIONS, "consent_text": CONSENT}
         study = study_services.create_study(
             name=name or plan.default_name,
-            title=TITLE,
-            instructions=INSTRUCTIONS,
-            consent_text=CONSENT,
-            items_per_assignment=plan.items_per_assignment,
+            **{**texts, "items_per_assignment": plan.items_per_assignment, **(study_settings or {})},
             user=user,
         )
         real = draw_real_pool(
