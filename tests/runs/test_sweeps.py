@@ -14,7 +14,16 @@ from run_support import queued_messages, wait_for
 from annotation import readiness
 from annotation.models import Study
 from webapp.runs import planning, services, sweeps
-from webapp.runs.models import DomainClassifier, ImagePool, JobStatus, PoolScore, RunEvent, RunStatus, TrainingRun
+from webapp.runs.models import (
+    DomainClassifier,
+    ImagePool,
+    JobStatus,
+    MetricPoint,
+    PoolScore,
+    RunEvent,
+    RunStatus,
+    TrainingRun,
+)
 
 CHANGELIST = reverse("admin:runs_trainingrun_changelist")
 
@@ -122,7 +131,7 @@ def test_the_command_names_a_missing_run_and_refuses_an_unready_scorer():
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_sweep_samples_scores_and_opens_its_study_with_a_real_worker(start_worker, tmp_path, capsys):
+def test_a_sweep_samples_scores_and_opens_its_study_with_a_real_worker(start_worker, tmp_path, capsys, staff_client):
     start_worker("w1", env={"GAN_SCORER_DIR": str(tmp_path / "scorers"), "GAN_STATS_DIR": str(tmp_path / "stats")})
     run = services.create_run(tiny_config(**{"run.keep_checkpoints": 10}), name="swept")
     classifier = services.train_domain_classifier("digits", epochs=1, min_accuracy=0.0, limit=300)
@@ -148,8 +157,48 @@ def test_a_sweep_samples_scores_and_opens_its_study_with_a_real_worker(start_wor
     assert {pool.pk: study.items.filter(pool=pool).count() for pool in pools} == {pool.pk: 10 for pool in pools}
     assert RunEvent.objects.filter(run=run, message=f"sweep of study #{study.pk} done: the study is open").exists()
 
+    # The run's page shows each pool's C2ST beside its IS and FID, and the series has a point per checkpoint.
+    page = staff_client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert page.count("C2ST ") >= 4 and "(50% = chance)" in page
+    assert MetricPoint.objects.filter(run=run, name="C2ST accuracy").count() == 4
+
     # Redelivered messages of the finished chains change nothing.
     scores = list(PoolScore.objects.filter(pool__run=run).values_list("pk", flat=True))
     assert sweeps.finish_sweep(study.pk, scores, True) == "study open"
     assert services.execute_sample_pool(pools[0].pk, load_engine=None) == "skipped"
     assert services.execute_score_pool(scores[0], load_engine=None) == "skipped"
+
+
+@pytest.mark.django_db
+def test_finish_sweep_waits_for_every_job_and_reports_a_failure_on_the_runs():
+    _ready_digits_scorer()
+    run = _run_with_checkpoints(2, 4, 6, 8)
+    study = sweeps.create_sweep([run], checkpoints=2, pool_size=10, scorer="digits_cnn", open_study=True)
+    scores = list(PoolScore.objects.values_list("pk", flat=True))
+    pools = ImagePool.objects.filter(study_pools__study=study)
+    assert sweeps.finish_sweep(study.pk, scores, True) == "waiting"
+    pools.update(status=JobStatus.DONE)
+    assert sweeps.finish_sweep(study.pk, scores, True) == "waiting", "the scores are still queued"
+    PoolScore.objects.filter(pk=scores[0]).update(status=JobStatus.DONE)
+    PoolScore.objects.filter(pk=scores[1]).update(status=JobStatus.FAILED, error="ScorerError: no weights")
+    assert sweeps.finish_sweep(study.pk, scores, True) == "failed"
+    assert Study.objects.get(pk=study.pk).status == Study.Status.DRAFT, "a sweep with a failed job never opens"
+    event = RunEvent.objects.filter(run=run, level=RunEvent.Level.ERROR).get()
+    assert f"sweep of study #{study.pk}" in event.message and "ScorerError: no weights" in event.message
+    PoolScore.objects.filter(pk=scores[1]).update(status=JobStatus.DONE)
+    assert sweeps.finish_sweep(study.pk, scores, False) == "ready", "asked for a draft: it stays one"
+    assert sweeps.finish_sweep(999_999, scores, True) == "no study"
+
+
+@pytest.mark.django_db
+def test_a_failed_pool_fails_its_chained_score_with_the_pools_error():
+    _ready_digits_scorer()
+    run = _run_with_checkpoints(2)
+    sweeps.create_sweep([run], checkpoints=1, pool_size=10, scorer="digits_cnn")
+    pool = ImagePool.objects.get(run=run)
+    pool.status, pool.error = JobStatus.FAILED, "CheckpointError: unreadable"
+    pool.save()
+    score = PoolScore.objects.get(pool=pool)
+    assert services.execute_score_pool(score.pk, load_engine=None) == "failed"
+    score.refresh_from_db()
+    assert score.status == JobStatus.FAILED and "is failed: CheckpointError: unreadable" in score.error
