@@ -20,7 +20,7 @@ from django.db import transaction
 
 from annotation import services as study_services
 from annotation.models import Study
-from webapp.runs import planning
+from webapp.runs import planning, tasks
 from webapp.runs.models import ImagePool, JobStatus, PoolScore, RunEvent, TrainingRun
 from webapp.runs.services import ServiceError, _author, _event, draw_real_pool, sample_pool
 
@@ -90,8 +90,6 @@ def create_sweep(
 
 
 def _send(chains: list[tuple[str, int, int | None]], study_id: int, scores: list[int], open_study: bool) -> None:
-    from webapp.runs import tasks  # tasks imports this module
-
     finish = tasks.finish_sweep.si(study_id, scores, open_study)
     for first, pool_id, score_id in chains:
         signature = getattr(tasks, first).si(pool_id)

@@ -137,7 +137,7 @@ def recover_stale_runs() -> int:
 
 @shared_task(name="runs.finish_sweep", **RETRY_POLICY)
 def finish_sweep(study_id: int, score_ids: list[int], open_study: bool) -> str:
-    from webapp.runs import sweeps
+    from webapp.runs import sweeps  # sweeps imports this module
 
     outcome = sweeps.finish_sweep(study_id, score_ids, open_study)
     log.info("sweep of study %s: %s", study_id, outcome)
