@@ -8,7 +8,7 @@ import argparse
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "c2st",
-        help="classifier two-sample test: a real-vs-generated classifier's held-out accuracy (50% = chance)",
+        help="classifier two-sample test: a real-vs-generated classifier's held-out accuracy (50%% = chance)",
         description="Train a small classifier to tell a pool's images from a real pool's on half of them and "
         "report its accuracy on the other half, with its binomial interval and the p-value against chance "
         "(Lopez-Paz & Oquab 2017, Revisiting Classifier Two-Sample Tests). The pools must share size and mode "
