@@ -1,6 +1,7 @@
-"""The human-study half of the README's demo: an open study mixing the demo run's samples with real images.
+"""The human-study half of the README's demo: a checkpoint sweep of the demo run, an open study mixing its pools
+with real images, and simulated observers that fill it.
 
-Pool writing needs torch, so the pools are queued for a worker and waited for here, never written in the web
+Pool writing and scoring need torch, so they are queued for a worker and waited for here, never done in the web
 process. Shared by ``manage.py demo_study`` (this half alone) and ``manage.py demo`` (the whole demo).
 """
 
@@ -11,9 +12,10 @@ from collections.abc import Callable
 
 from annotation import services
 from annotation.models import Study
+from webapp.runs import engine, planning, sweeps
 from webapp.runs import services as run_services
-from webapp.runs.demo import DEMO_NAME
-from webapp.runs.models import ImagePool, JobStatus, RunStatus, TrainingRun
+from webapp.runs.demo import DEMO_CHECKPOINTS, DEMO_NAME
+from webapp.runs.models import DomainClassifier, ImagePool, JobStatus, PoolScore, RunEvent, RunStatus, TrainingRun
 
 STUDY_NAME = "demo: real or generated?"
 TITLE = "Clothes: real photographs or generated?"
@@ -28,6 +30,15 @@ CONSENT = (
     "time by closing the page."
 )
 POLL_SECONDS = 1.0
+# The dataset's classifier, when the demo must train it: one epoch on a subset, a few seconds on a CPU. Its test
+# accuracy (stored with it, on the admin's domain classifiers page) is a demo's, not a benchmark's, and no floor is
+# set: train-scorer's defaults (3 epochs, 90%) are for numbers to report.
+DEMO_SCORER_EPOCHS = 1
+DEMO_SCORER_LIMIT = 10_000
+DEMO_SCORER_MIN_ACCURACY = 0.0
+# The simulated observers' d′ for the sweep's best and worst pools by FID (accuracy 60% and 89% on an even mix).
+DEMO_D_PRIME = (0.5, 2.5)
+DEMO_OBSERVERS = 12
 
 
 def open_demo_study() -> Study | None:
@@ -43,30 +54,114 @@ def finished_demo_run(run_id: int | None = None) -> TrainingRun:
     return run
 
 
+def queue_demo_scorer(dataset: str) -> str | None:
+    """The scorer of the demo's sweep: one that can run now (the dataset's own classifier first, then Inception), or
+    the dataset's classifier queued for training now (its name; the sweep waits for it). None when neither can be."""
+    ready = [option.name for option in planning.sweep_scorers(dataset) if option.ready]
+    if ready:
+        return ready[0]
+    own = engine.domain_scorer(dataset)
+    if own is None:
+        return None
+    busy = DomainClassifier.objects.filter(scorer=own, status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
+    if not busy.exists():
+        run_services.train_domain_classifier(
+            dataset, epochs=DEMO_SCORER_EPOCHS, min_accuracy=DEMO_SCORER_MIN_ACCURACY, limit=DEMO_SCORER_LIMIT
+        )
+    return own
+
+
 def create_demo_study(
-    run: TrainingRun, *, size: int, items: int, judgments: int, wait: float, echo: Callable[[str], None]
+    run: TrainingRun,
+    *,
+    size: int,
+    items: int,
+    judgments: int,
+    checkpoints: int = DEMO_CHECKPOINTS,
+    wait: float,
+    echo: Callable[[str], None],
 ) -> Study:
-    """Queue a real pool of the run's dataset and a pool from its newest checkpoint, wait up to ``wait``
-    seconds for a worker to write both, then open a study on them (feedback randomised between the arms)."""
+    """A checkpoint sweep of the demo run (webapp/runs/sweeps.py): a pool of ``size`` images from each of
+    ``checkpoints`` checkpoints, each scored (IS, FID, C2ST), and a real pool, in a study (feedback randomised
+    between the arms) that the last finished job opens. Waits up to ``wait`` seconds for a worker to do it all."""
     deadline = time.monotonic() + wait
-    image_size = run.config.get("data", {}).get("image_size")
-    real = run_services.draw_real_pool(run.dataset, size=size, seed=run.pk, image_size=image_size)
-    generated = run_services.sample_pool(run, size=size, seed=run.pk)
-    echo(f"queued pools #{real.pk} (real {run.dataset}) and #{generated.pk} (run #{run.pk})")
-    for pool in (real, generated):
-        _wait(pool, deadline, echo)
-    study = services.create_study(
+    scorer = queue_demo_scorer(run.dataset)
+    if scorer is None:
+        raise services.ServiceError(f"no scorer for {run.dataset}: fetch Inception's weights (fetch-weights)")
+    for classifier in DomainClassifier.objects.filter(scorer=scorer, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)):
+        echo(f"training the {run.dataset} classifier that scores the pools (domain classifier #{classifier.pk})")
+        _wait(classifier, deadline, echo)
+    study = sweeps.create_sweep(
+        [run],
+        checkpoints=checkpoints,
+        pool_size=size,
+        scorer=scorer,
+        open_study=True,
         name=STUDY_NAME,
-        title=TITLE,
-        instructions=INSTRUCTIONS,
-        consent_text=CONSENT,
-        feedback=Study.Feedback.RANDOMISED,
-        items_per_assignment=items,
-        judgments_per_item=judgments,
+        seed=run.pk,
+        study_settings={
+            "title": TITLE,
+            "instructions": INSTRUCTIONS,
+            "consent_text": CONSENT,
+            "feedback": Study.Feedback.RANDOMISED,
+            "items_per_assignment": items,
+            "judgments_per_item": judgments,
+        },
     )
-    services.set_study_pool(study, real, label=f"real {run.dataset}")
-    services.set_study_pool(study, generated, label=f"{run.name} step {generated.step}")
-    return services.open_study(study)
+    pools = list(ImagePool.objects.filter(study_pools__study=study).order_by("pk"))
+    echo(f"sweep queued: {len(pools) - 1} pools of steps {', '.join(str(p.step) for p in pools if p.step)}, "
+         f"a real one, each scored by {scorer}")  # fmt: skip
+    for pool in pools:
+        _wait(pool, deadline, echo)
+    for score in PoolScore.objects.filter(pool__in=pools):
+        _wait(score, deadline, echo)
+    while (study := Study.objects.get(pk=study.pk)).status != Study.Status.OPEN:
+        if time.monotonic() > deadline:
+            events = RunEvent.objects.filter(run=run, message__contains=f"study #{study.pk}").order_by("-pk")
+            raise services.ServiceError(f"study #{study.pk} did not open: {events.first() or 'is a worker running?'}")
+        time.sleep(POLL_SECONDS)
+    return study
+
+
+def simulate_demo_observers(study: Study, *, base_url: str, observers: int, seed: int = 0) -> str:
+    """Simulated observers (annotation/simulation) take the demo study over HTTP, so that its results page has
+    numbers before any person has come. Their d′ against the real images rises linearly with the pool's FID, from
+    DEMO_D_PRIME[0] for the best pool of the sweep to DEMO_D_PRIME[1] for the worst: an assumption of the demo,
+    which therefore builds in the relation to FID (not to IS or the C2ST). Their judgments are marked simulated
+    and appear on the results page only under "simulated observers"."""
+    from annotation.simulation.driver import run_pilot  # the HTTP driver, needed by this command alone
+
+    fids = {
+        pool_id: values["fid"]
+        for pool_id, values in PoolScore.objects.filter(
+            pool__study_pools__study=study, status=JobStatus.DONE
+        ).values_list("pool_id", "values")
+        if isinstance(values.get("fid"), int | float)
+    }
+    low, high = min(fids.values(), default=0.0), max(fids.values(), default=0.0)
+    span = (high - low) or 1.0
+    d_prime = {
+        pool: DEMO_D_PRIME[0] + (DEMO_D_PRIME[1] - DEMO_D_PRIME[0]) * (fid - low) / span for pool, fid in fids.items()
+    }
+    report = run_pilot(study.pk, observers=observers, seed=seed, base_url=base_url, params={"d_prime": d_prime})
+    return f"{report.finished} simulated observers took study #{study.pk}: {report.judgments} judgments"
+
+
+def correlation_lines(study: Study) -> list[str]:
+    """Human error against each score over the sweep's pools, from the simulated observers' judgments alone."""
+    from annotation.results import SIMULATED_ONLY, study_results  # numpy and scipy: the demo's end only
+
+    lines = []
+    for name, c, _ in study_results(study, simulated=SIMULATED_ONLY).correlations:
+        if c.undefined_reason:
+            lines.append(f"human error (simulated) against {name}: no correlation: {c.undefined_reason}")
+        else:
+            lines.append(
+                f"human error (simulated) against {name} over {c.n_pools} pools: Pearson r = {c.pearson_r:.2f} "
+                f"[{c.pearson_ci[0]:.2f}, {c.pearson_ci[1]:.2f}], Spearman ρ = {c.spearman_rho:.2f} "
+                f"[{c.spearman_ci[0]:.2f}, {c.spearman_ci[1]:.2f}], Kendall τ = {c.kendall_tau:.2f}"
+            )
+    return lines
 
 
 def study_lines(study: Study, base: str) -> list[str]:
@@ -79,17 +174,16 @@ def study_lines(study: Study, base: str) -> list[str]:
     ]
 
 
-def _wait(pool: ImagePool, deadline: float, echo: Callable[[str], None]) -> None:
+def _wait(job: ImagePool | PoolScore | DomainClassifier, deadline: float, echo: Callable[[str], None]) -> None:
     while True:
-        pool.refresh_from_db()
-        if pool.status == JobStatus.DONE:
-            echo(f"pool #{pool.pk} written: {pool.size} images")
+        job.refresh_from_db()
+        if job.status == JobStatus.DONE:
+            echo(f"{job}: done" + (f", {job.summary}" if isinstance(job, PoolScore) else ""))
             return
-        if pool.status == JobStatus.FAILED:
-            raise services.ServiceError(f"pool #{pool.pk} failed: {pool.error}")
+        if job.status == JobStatus.FAILED:
+            raise services.ServiceError(f"{job} failed: {job.error}")
         if time.monotonic() > deadline:
             raise services.ServiceError(
-                f"pool #{pool.pk} is still {pool.status}: is a worker running? "
-                "(.venv/bin/celery -A webapp worker -Q gpu,cpu)"
+                f"{job} is still {job.status}: is a worker running? (.venv/bin/celery -A webapp worker -Q gpu,cpu)"
             )
         time.sleep(POLL_SECONDS)

@@ -29,7 +29,7 @@ SIMULATED_CHOICES = (HUMAN, WITH_SIMULATED, SIMULATED_ONLY)
 CURVE_BIN = 10
 ALL = "all"
 # Score names as the results page and CSV show them, and their keys in a PoolScore's values.
-SCORE_KEYS = {"Inception Score": "is_mean", "FID": "fid"}
+SCORE_KEYS = {"Inception Score": "is_mean", "FID": "fid", "C2ST accuracy": "c2st_accuracy"}
 SCORED_COLUMNS = (
     "assignment_item__assignment__annotator_id",
     "assignment_item__item_id",
@@ -89,16 +89,62 @@ def scored_judgments(study: Study, chunk_size: int = 20_000, *, simulated: str =
     )
 
 
-def pool_scores(pools: list[StudyPool]) -> dict[str, dict[int, float]]:
-    """Per score and scoring network ("Inception Score (inception)"): each generated pool's newest finished value.
-    Scores of different networks are never put on one axis."""
-    found: dict[str, dict[int, float]] = {}
+def newest_scores(pools: list[StudyPool]) -> list[tuple[int, str, dict[str, Any]]]:
+    """(pool id, scorer, values) of every finished score of the generated pools, newest first: one query."""
     generated = [sp.pool_id for sp in pools if sp.pool.kind == ImagePool.Kind.GENERATED]
     newest_first = PoolScore.objects.filter(pool_id__in=generated, status=JobStatus.DONE).order_by("-created_at", "-id")
-    for pool_id, scorer, values in newest_first.values_list("pool_id", "scorer", "values"):
+    return list(newest_first.values_list("pool_id", "scorer", "values"))
+
+
+def pool_scores(scores: list[tuple[int, str, dict[str, Any]]]) -> dict[str, dict[int, float]]:
+    """Per score and scoring network ("Inception Score (inception)"): each generated pool's newest finished value,
+    from ``newest_scores``. Scores of different networks are never put on one axis."""
+    found: dict[str, dict[int, float]] = {}
+    for pool_id, scorer, values in scores:
         for name, key in SCORE_KEYS.items():
             if isinstance(values.get(key), int | float):
                 found.setdefault(f"{name} ({scorer})", {}).setdefault(pool_id, float(values[key]))
+    return found
+
+
+@dataclass(frozen=True)
+class MachineScores(Result):
+    """A generated pool's automatic scores beside its human error: IS and FID from one network, and the classifier
+    two-sample test's held-out accuracy with its binomial interval (50% = a classifier cannot tell it from real)."""
+
+    pool: int
+    label: str
+    step: int | None
+    scorer: str
+    inception_score: float | None
+    fid: float | None
+    c2st_accuracy: float | None
+    c2st_ci_low: float | None
+    c2st_ci_high: float | None
+    c2st_n_test: int | None
+
+
+def machine_scores(pools: list[StudyPool], scores: list[tuple[int, str, dict[str, Any]]]) -> list[MachineScores]:
+    """The newest finished score of each generated pool (``newest_scores``), in the study's pool order (a sweep's:
+    by step)."""
+    newest: dict[int, tuple[str, dict[str, Any]]] = {}
+    for pool_id, scorer, values in scores:
+        newest.setdefault(pool_id, (scorer, values))
+    found = []
+    for sp in pools:
+        if sp.pool_id not in newest:
+            continue
+        scorer, values = newest[sp.pool_id]
+        found.append(
+            MachineScores(
+                sp.pool_id,
+                sp.name,
+                sp.pool.step,
+                scorer,
+                *(values.get(key) for key in ("is_mean", "fid", "c2st_accuracy", "c2st_ci_low", "c2st_ci_high")),
+                values.get("c2st_n_test"),
+            )
+        )
     return found
 
 
@@ -142,6 +188,7 @@ class Results:
     arms: stats.ArmComparison | None = None
     annotators: list[tuple[stats.AnnotatorSummary, str]] = field(default_factory=list)
     correlations: list[tuple[str, stats.Correlation, str]] = field(default_factory=list)
+    machine: list[MachineScores] = field(default_factory=list)
 
 
 def study_results(
@@ -182,7 +229,9 @@ def study_results(
     results.curve = stats.learning_curve(table, bin_size=CURVE_BIN)
     if len(conditions) == 2:
         results.arms = stats.compare_arms(table, seed=study.seed)
-    for name, scores in pool_scores(pools).items():
+    scored = newest_scores(pools)
+    results.machine = machine_scores(pools, scored)
+    for name, scores in pool_scores(scored).items():
         correlation = stats.human_vs_scores(table, scores, seed=study.seed)
         results.correlations.append((name, correlation, stats.scatter_svg(correlation, x_label=name)))
     return results
@@ -260,6 +309,11 @@ def _summary_lines(results: Results) -> Iterator[list[Any]]:
         yield from (["feedback_vs_no_feedback", ALL, "", "", "", key, value] for key, value in _plain(results.arms))
     for summary, pseudonym in results.annotators:
         yield from (["annotator", "", "", "", pseudonym, key, value] for key, value in _plain(summary, "annotator"))
+    for machine in results.machine:
+        yield from (
+            ["machine_scores", ALL, machine.label, machine.pool, "", key, value]
+            for key, value in _plain(machine, "pool", "label")
+        )
     for name, correlation, _ in results.correlations:
         section = f"human_vs_{name}"
         yield from ([section, ALL, "", "", "", key, value] for key, value in _plain(correlation, "points"))

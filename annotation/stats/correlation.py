@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.stats import pearsonr, rankdata, spearmanr
+from scipy.stats import kendalltau, pearsonr, rankdata, spearmanr
 
 from annotation.stats.bootstrap import chunk_rows, percentile_interval, resample_counts
 from annotation.stats.clustered import two_way_interval
@@ -59,6 +59,10 @@ class Correlation(Result):
     points: list[PoolPoint]
     pearson_p: float = math.nan
     spearman_p: float = math.nan
+    kendall_tau: float = math.nan
+    kendall_p: float = math.nan
+    # Why the correlations are undefined, in words for the page; "" when they are defined.
+    undefined_reason: str = ""
     n_boot: int = 0
     n_boot_skipped: int = 0
     n_boot_undefined: int = 0
@@ -92,8 +96,9 @@ def human_vs_scores(
     checks excluded) in pools listed in ``pool_scores`` count. Point error bars are Wilson intervals.
 
     ``pearson_r`` and ``spearman_rho`` (with their p-values) are ``scipy.stats.pearsonr`` and
-    ``scipy.stats.spearmanr`` over the pools; they need at least 3 pools and non-constant scores and errors, else
-    NaN.
+    ``scipy.stats.spearmanr`` over the pools, and the rank agreement also as Kendall's τ-b
+    (``scipy.stats.kendalltau``, robust to ties between pools); they need at least 3 pools and non-constant
+    scores and errors, else NaN, and ``undefined_reason`` says which is missing.
 
     The intervals come from a two-way bootstrap (McCullagh 2000; Owen 2007, "The pigeonhole bootstrap", Ann. Appl.
     Stat. 1): each of ``n_boot`` resamples draws annotators with replacement and, independently, images with
@@ -137,9 +142,19 @@ def human_vs_scores(
         confidence=confidence,
         pools_without_judgments=without,
     )
-    if len(pools) < MIN_POOLS or np.ptp(x) == 0:
+    if len(pools) < MIN_POOLS:
+        result["undefined_reason"] = (
+            f"{len(pools)} generated pool{'' if len(pools) == 1 else 's'} with judgments: a correlation needs at "
+            f"least {MIN_POOLS} (a sweep of more checkpoints gives more)"
+        )
         return Correlation(**result)
-    if np.ptp(y) > 0:
+    if np.ptp(x) == 0:
+        result["undefined_reason"] = "every pool has the same score: nothing to correlate with"
+        return Correlation(**result)
+    if np.ptp(y) == 0:
+        result["undefined_reason"] = "every pool has the same human error: no correlation at this sample"
+    else:
+        kendall = kendalltau(x, y)
         pearson = pearsonr(x, y)
         spearman = spearmanr(x, y)
         result.update(
@@ -147,6 +162,8 @@ def human_vs_scores(
             pearson_p=float(pearson.pvalue),
             spearman_rho=float(spearman.statistic),
             spearman_p=float(spearman.pvalue),
+            kendall_tau=float(kendall.statistic),
+            kendall_p=float(kendall.pvalue),
         )
     if n_boot > 0:
         r, rho, skipped = _two_way_bootstrap(fake, row_starts, judged_real, n_boot, seed, x)

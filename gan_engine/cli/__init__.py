@@ -11,7 +11,7 @@ import sys
 
 from gan_engine.errors import EngineError
 
-COMMANDS = ("demo", "train", "sample", "evaluate", "real_pool", "score", "fetch_weights", "train_scorer")
+COMMANDS = ("demo", "train", "sample", "evaluate", "real_pool", "score", "fetch_weights", "train_scorer", "c2st")
 
 
 def build_parser() -> argparse.ArgumentParser:

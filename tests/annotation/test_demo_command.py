@@ -55,7 +55,7 @@ def test_the_demo_trains_opens_a_study_and_serves_it_on_embedded_defaults(tmp_pa
         "OMP_NUM_THREADS": "1",
     }
     port = _free_port()
-    demo = [sys.executable, "manage.py", "demo", "--steps", "4", "--size", "12", "--items", "6", "--judgments", "2",
+    demo = [sys.executable, "manage.py", "demo", "--steps", "4", "--size", "12", "--items", "8", "--judgments", "2",
             "--password", "demo-pass-1", "--host", f"127.0.0.1:{port}"]  # fmt: skip
     first = subprocess.run([*demo, "--no-serve"], cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
     log = tmp_path / "demo-worker.log"
@@ -71,10 +71,12 @@ def test_the_demo_trains_opens_a_study_and_serves_it_on_embedded_defaults(tmp_pa
     with sqlite3.connect(tmp_path / "webapp.sqlite3") as db:
         assert db.execute("select status, step from runs_trainingrun").fetchall() == [("done", 4)]
         assert db.execute("select status from annotation_study").fetchall() == [("open",)]
-        assert db.execute("select kind, size from runs_imagepool order by kind").fetchall() == [
-            ("generated", 12),
-            ("real", 12),
+        # The sweep: a pool of each of the 4 checkpoints (one every quarter of the steps), and a real one.
+        assert db.execute("select kind, step, size from runs_imagepool order by kind, step").fetchall() == [
+            *(("generated", step, 12) for step in (1, 2, 3, 4)),
+            ("real", None, 12),
         ]
+        assert db.execute("select count(*) from runs_poolscore where status = 'done'").fetchone() == (4,)
     (run_dir,) = (tmp_path / "artifacts" / "runs").iterdir()
     assert (run_dir / "checkpoints" / "step_00000004.pt").is_file()
 
@@ -86,8 +88,17 @@ def test_the_demo_trains_opens_a_study_and_serves_it_on_embedded_defaults(tmp_pa
             lines.append(line)
             if "serving the site" in line:
                 break
+        for line in served.stdout:
+            lines.append(line)
+            if "results of the simulated observers" in line:
+                break
         printed = "".join(lines)
         assert "found (done)" in printed and "already open" in printed, printed
+        assert "simulated observers took study #1" in printed, printed
+        # Over the 4 pools of the sweep, from the simulated observers alone: a correlation with its interval.
+        assert re.search(r"against FID \(\w+\) over 4 pools: Pearson r = -?[\d.]+ \[-?[\d.]+, -?[\d.]+\]", printed), (
+            printed
+        )
         deadline = time.monotonic() + 60
         while True:
             try:

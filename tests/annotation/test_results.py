@@ -197,3 +197,62 @@ def test_a_hype_time_study_reports_its_score_and_its_departures_from_the_standar
     page = response.content.decode()
     assert "HYPE-time" in page and "480 ms" in page
     assert "items_per_assignment is 6 (standard 450)" in page
+
+
+def _sweep_like_study(n_generated: int) -> tuple[Study, list[Any]]:
+    """A real pool and ``n_generated`` scored pools whose human error rises with their Inception Score."""
+    real = ImagePoolFactory(kind="real")
+    generated = [ImagePoolFactory(kind="generated", tag=f"-sweep{i}") for i in range(n_generated)]
+    for i, pool in enumerate(generated):
+        values = {
+            "scorer": "digits_cnn",
+            "is_mean": 2.0 + i,
+            "is_std": 0.1,
+            "fid": 30.0 - 3 * i,
+            "c2st_accuracy": 1.0 - 0.1 * i,
+            "c2st_ci_low": 0.9 - 0.1 * i,
+            "c2st_ci_high": 1.0 - 0.05 * i,
+            "c2st_n_test": 40,
+        }
+        PoolScore.objects.create(pool=pool, scorer="digits_cnn", status=JobStatus.DONE, values=values)
+    study = open_study([real, *generated], items_per_assignment=20, judgments_per_item=10)
+    rank = {pool.pk: i for i, pool in enumerate(generated)}
+    for n in range(6):
+        # Pool i fools the annotators on i of every 5 of its images: error i/5, rising with IS.
+        rule = lambda item: item.item.truth_real or (item.item.pk % 5) < rank[item.item.pool_id]  # noqa: E731
+        answer_all(start(study, f"w{n}"), rule=rule)
+    return study, generated
+
+
+def test_a_sweep_of_five_pools_gives_human_error_against_is_fid_and_c2st_with_intervals(staff_client):
+    study, _ = _sweep_like_study(5)
+    response = staff_client.get(reverse("annotation:results", args=[study.pk]))
+    correlations = {name: correlation for name, correlation, _ in response.context["correlations"]}
+    assert set(correlations) == {
+        "Inception Score (digits_cnn)",
+        "FID (digits_cnn)",
+        "C2ST accuracy (digits_cnn)",
+    }
+    against_is = correlations["Inception Score (digits_cnn)"]
+    assert against_is.n_pools == 5 and not against_is.undefined_reason
+    assert against_is.pearson_r > 0.8 and against_is.spearman_rho > 0.8 and against_is.kendall_tau > 0.6
+    low, high = against_is.pearson_ci
+    assert -1 <= low <= high <= 1 and high - low > 0, "an interval from the bootstrap over annotators and images"
+    assert correlations["FID (digits_cnn)"].spearman_rho < -0.8, "lower FID, more fooled: a negative rank agreement"
+    page = response.content.decode()
+    assert page.count("<tr data-pool=") == 5 and "Kendall τ" in page and "No correlation" not in page
+    machine = response.context["results"].machine
+    assert [m.c2st_accuracy for m in machine] == pytest.approx([1.0, 0.9, 0.8, 0.7, 0.6])
+    rows = csv_rows(staff_client.get(reverse("annotation:export_summary", args=[study.pk])))
+    assert any(r["section"] == "machine_scores" and r["statistic"] == "c2st_accuracy" for r in rows)
+    assert any(
+        r["section"] == "human_vs_Inception Score (digits_cnn)" and r["statistic"] == "kendall_tau" for r in rows
+    )
+
+
+def test_fewer_than_three_pools_say_plainly_that_there_is_no_correlation(staff_client):
+    study, _ = _sweep_like_study(2)
+    response = staff_client.get(reverse("annotation:results", args=[study.pk]))
+    (_, correlation, _), *_ = response.context["correlations"]
+    assert correlation.undefined_reason.startswith("2 generated pools with judgments: a correlation needs at least 3")
+    assert "No correlation: 2 generated pools with judgments" in response.content.decode()

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import kendalltau, pearsonr, spearmanr
 
 from annotation.stats import Correlation, Judgments, human_vs_scores, scatter_svg, wilson_interval
 from annotation.stats.clustered import two_way_interval
@@ -60,6 +60,9 @@ def test_point_estimates_match_scipy_and_direct_errors():
     assert c.pearson_p == pytest.approx(pearsonr(x, errors).pvalue, rel=1e-12)
     assert c.spearman_rho == pytest.approx(spearmanr(x, errors).statistic, rel=1e-12)
     assert c.spearman_p == pytest.approx(spearmanr(x, errors).pvalue, rel=1e-12)
+    assert c.kendall_tau == pytest.approx(kendalltau(x, errors).statistic, rel=1e-12)
+    assert c.kendall_p == pytest.approx(kendalltau(x, errors).pvalue, rel=1e-12)
+    assert c.undefined_reason == ""
     assert c.pearson_ci[0] <= c.pearson_r <= c.pearson_ci[1]
     assert c.spearman_ci[0] <= c.spearman_rho <= c.spearman_ci[1]
 
@@ -132,10 +135,12 @@ def test_too_few_pools_or_constant_errors_give_nan():
     j = study(n_annotators=5, items=3)
     two = human_vs_scores(j, {10: 1.0, 11: 2.0}, n_boot=50)
     assert two.n_pools == 2 and math.isnan(two.pearson_r) and math.isnan(two.pearson_ci[0])
-    assert len(two.points) == 2
+    assert len(two.points) == 2 and math.isnan(two.kendall_tau)
+    assert two.undefined_reason.startswith("2 generated pools with judgments: a correlation needs at least 3")
     flat = [dict(annotator=0, item=p, pool=p, truth_real=False, answer_real=False) for p in SCORES]
     c = human_vs_scores(Judgments.from_records(flat), SCORES, n_boot=50)
     assert math.isnan(c.pearson_r) and c.n_boot_undefined == 50
+    assert c.undefined_reason == "every pool has the same human error: no correlation at this sample"
     d = c.to_dict()
     assert d["pearson_ci"] == [None, None] and d["points"][0]["pool"] == 10
 

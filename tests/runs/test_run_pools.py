@@ -70,7 +70,10 @@ def test_sample_score_and_train_the_domain_classifier(start_worker, tmp_path):
     assert score.values["weights_sha256"] == classifier.weights_sha256
     assert score.values["is_mean"] >= 1 and "fid" in score.values and "image_kl" not in score.values
     points = MetricPoint.objects.filter(run=run, kind=MetricKind.SCORE, step=8)
-    assert {p.name for p in points} == {"IS (digits_cnn)", "FID (digits_cnn)"}
+    assert {p.name for p in points} == {"IS (digits_cnn)", "FID (digits_cnn)", "C2ST accuracy"}
+    # The two-sample test ran against held-out real digits: a tiny run's samples are easy to tell apart.
+    assert 0.5 <= score.values["c2st_accuracy"] <= 1 and score.values["c2st_n_test"] == 40
+    assert score.values["c2st_ci_low"] <= score.values["c2st_accuracy"] <= score.values["c2st_ci_high"]
     assert points.get(name="IS (digits_cnn)").std == pytest.approx(score.values["is_std"])
     assert json.loads((pool.folder / "pool.json").read_text())["scores"][0]["scorer"] == "digits_cnn"
 

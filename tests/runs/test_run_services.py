@@ -312,6 +312,7 @@ def test_tasks_are_named_routed_and_scheduled_as_the_settings_say():
         "runs.draw_real_pool",
         "runs.score_pool",
         "runs.recover_stale_runs",
+        "runs.finish_sweep",
     }
     assert settings.CELERY_BEAT_SCHEDULE["recover-stale-runs"]["task"] in tasks
     train = tasks["runs.train_run"]

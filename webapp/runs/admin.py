@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from webapp.runs import engine, planning, services
+from webapp.runs import engine, planning, services, sweeps
 from webapp.runs.forms import (
     DomainClassifierForm,
     RealPoolForm,
@@ -25,6 +25,7 @@ from webapp.runs.forms import (
     RunNotesForm,
     SamplePoolForm,
     ScorePoolForm,
+    SweepForm,
     config_sections,
 )
 from webapp.runs.models import (
@@ -179,7 +180,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_display_links = ("id", "name")
     list_filter = ("status", "recipe", "dataset")
     search_fields = ("name", "notes")
-    actions = ("launch", "cancel", "resume", "duplicate", "ablation", "sample_pool", "score")
+    actions = ("launch", "cancel", "resume", "duplicate", "ablation", "sample_pool", "score", "sweep")
     change_form_template = "admin/runs/trainingrun/change_form.html"
     inlines = (CheckpointInline,)
     run_fields = (
@@ -258,6 +259,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             ("sample_pool", "Sample a pool", checkpoint),
             ("score", "Score its newest pool", run.pools.filter(status=JobStatus.DONE).exists()),
             ("ablation", "Ablation grid…", True),
+            ("sweep", "Sweep its checkpoints into a study…", checkpoint),
             ("duplicate", "Duplicate as a draft", True),
         ]
         return [(action, label) for action, label, shown in offered if shown]
@@ -391,6 +393,46 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 ablation.runs.count(),
                 ablation.get_absolute_url(),
             ),
+        )
+        return None
+
+    @admin.action(description="Sweep the selected runs' checkpoints into a study (human error against IS)…")
+    def sweep(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Options, then the plan and its cost to confirm, then one study for all the selected runs."""
+        runs = list(queryset.order_by("pk"))
+        datasets = {run.dataset for run in runs}
+        bound = "plan" in request.POST or "apply" in request.POST
+        form = SweepForm(request.POST if bound else None, dataset=datasets.pop() if len(datasets) == 1 else None)
+        template = "admin/runs/sweep_confirmation.html"
+        if not form.is_valid():
+            return _options_page(self, request, queryset, "sweep", "Sweep checkpoints into a study", form, template)
+        options = form.cleaned_data
+        plan = planning.plan_sweep(
+            runs,
+            checkpoints=options["checkpoints"],
+            steps=options["steps"],
+            pool_size=options["pool_size"],
+            scorer=options["scorer"],
+            top_percent=options["top_percent"],
+        )
+        if "apply" not in request.POST or plan.problems:
+            title = "Queue this sweep?" if not plan.problems else "This sweep cannot run"
+            return _options_page(self, request, queryset, "sweep", title, form, template, plan=plan)
+        try:
+            study = sweeps.create_sweep(runs, **options, user=request.user)
+        except REFUSALS as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            format_html(
+                'Sweep queued: {} pools on the cpu queue; <a href="{}">its study #{}</a> {}.',
+                len(plan.pools) + 1,
+                reverse("admin:annotation_study_change", args=[study.pk]),
+                study.pk,
+                "opens once every pool is scored" if options["open_study"] else "stays a draft for you to open",
+            ),
+            messages.SUCCESS,
         )
         return None
 

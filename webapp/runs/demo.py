@@ -17,6 +17,8 @@ from webapp.runs import engine, services
 from webapp.runs.models import RunStatus, TrainingRun
 
 DEMO_NAME = "demo: Fashion-MNIST, 100 labels"
+DEMO_CHECKPOINT_EVERY = 150
+DEMO_CHECKPOINTS = 4
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,11 @@ def queue_demo_run(user: Any, *, steps: int | None = None, again: bool = False) 
     overrides = engine.demo_overrides()
     # A fresh machine's demo: the CPU, even where a GPU would be found.
     overrides.setdefault("run", {})["device"] = "cpu"
+    # A checkpoint every quarter of the steps, all kept: the demo's study sweeps them (human error against IS).
+    overrides["run"].update(checkpoint_every=DEMO_CHECKPOINT_EVERY, keep_checkpoints=DEMO_CHECKPOINTS)
     if steps is not None:
         overrides.setdefault("optim", {})["steps"] = steps
+        overrides["run"]["checkpoint_every"] = max(1, steps // DEMO_CHECKPOINTS)
     try:
         config = engine.build_config("improved_gan_ssl", overrides)
     except engine.ConfigError as exc:

@@ -287,6 +287,8 @@ class PoolScore(models.Model):
         parts = [f"IS {measurement(v['is_mean'], v['is_std'])}"]
         if "fid" in v:
             parts.append(f"FID {number(v['fid'])}")
+        if "c2st_accuracy" in v:
+            parts.append(f"C2ST {100 * v['c2st_accuracy']:.0f}% (50% = chance)")
         return ", ".join(parts)
 
 

@@ -11,12 +11,14 @@ from django.db.models import Q
 from django.urls import reverse
 
 from webapp.runs import engine
-from webapp.runs.models import DomainClassifier, JobStatus, RunStatus, TrainingRun
+from webapp.runs.models import Checkpoint, DomainClassifier, JobStatus, RunStatus, TrainingRun
 
 # Recipes whose evaluation is a classifier's test error (gan_engine/recipes: improved_gan, supervised).
 CLASSIFYING_RECIPES = ("improved_gan", "improved_gan_ssl", "supervised")
 # The variant that is the base config itself: the reference row of the paper's Table 3.
 REFERENCE_VARIANT = "our_methods"
+# Images an annotator judges in a sweep's study: the protocol's usual session (Salimans et al. 2016 showed 100).
+SWEEP_MAX_ITEMS = 100
 
 
 def flatten(config: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +182,12 @@ def scorer_options(dataset: str | None = None) -> list[ScorerOption]:
     return sorted(options, key=lambda o: (not o.ready, o.name != own_first, o.name != "inception"))
 
 
+def sweep_scorers(dataset: str | None) -> list[ScorerOption]:
+    """The scorers that may score pools of ``dataset``: its own classifier and Inception (a classifier of another
+    dataset would score these images by classes they do not have), in ``scorer_options``'s order."""
+    return [o for o in scorer_options(dataset) if engine.scorer_dataset(o.name) in (None, dataset)]
+
+
 def scorer_fix(scorer: str, error: str) -> ScorerOption | None:
     """The fix of a score that failed because its network could not be loaded; None for other failures."""
     if "ScorerError" not in error:
@@ -201,3 +209,109 @@ def queue_position(run: TrainingRun) -> int | None:
         Q(queued_at__lt=run.queued_at) | Q(queued_at=run.queued_at, pk__lt=run.pk)
     )
     return ahead.count() + 1
+
+
+def sweep_steps(available: list[int], n: int) -> list[int]:
+    """``n`` of the ``available`` checkpoint steps, evenly spaced from the first to the last (both kept):
+    the steps whose positions are nearest to n equal intervals. All of them when there are no more than n."""
+    available = sorted(available)
+    if n >= len(available):
+        return available
+    if n == 1:
+        return available[-1:]
+    return [available[round(i * (len(available) - 1) / (n - 1))] for i in range(n)]
+
+
+@dataclass
+class SweepPlan:
+    """A checkpoint sweep before it is queued: the pools it samples and what they cost, or why it cannot run."""
+
+    runs: list[TrainingRun]
+    pools: list[tuple[TrainingRun, Checkpoint]]
+    pool_size: int
+    scorer: str
+    top_percent: float | None
+    dataset: str = ""
+    image_size: int | None = None
+    scorer_option: ScorerOption | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def images(self) -> int:
+        """Images written: every generated pool and the real one."""
+        return (len(self.pools) + 1) * self.pool_size
+
+    @property
+    def kept_per_pool(self) -> int:
+        if self.top_percent is None:
+            return self.pool_size
+        return max(1, round(self.pool_size * self.top_percent / 100))
+
+    @property
+    def items_per_assignment(self) -> int:
+        """Half real, half shared among the generated pools, within what the smallest side can supply."""
+        largest = min(2 * self.pool_size, 2 * self.kept_per_pool * max(1, len(self.pools)))
+        return max(2, min(SWEEP_MAX_ITEMS, largest))
+
+    @property
+    def default_name(self) -> str:
+        names = ", ".join(f"#{run.pk}" for run in self.runs)
+        return f"sweep of run{'s' if len(self.runs) > 1 else ''} {names}: {len(self.pools)} checkpoints"
+
+
+def plan_sweep(
+    runs: list[TrainingRun],
+    *,
+    checkpoints: int | None = 4,
+    steps: list[int] | None = None,
+    pool_size: int = 100,
+    scorer: str,
+    top_percent: float | None = None,
+) -> SweepPlan:
+    """Which checkpoints a sweep samples (``checkpoints`` evenly spaced per run, or the given ``steps``) and whether
+    it can run: one dataset and image size, a scorer that can run now, a sensible pool size and top percentage."""
+    plan = SweepPlan(runs=list(runs), pools=[], pool_size=pool_size, scorer=scorer, top_percent=top_percent)
+    if not runs:
+        plan.problems.append("runs: choose at least one run")
+        return plan
+    if pool_size < 8:
+        plan.problems.append("pool size: at least 8 images (the C2ST holds half of them out)")
+    if top_percent is not None and not 0 < top_percent <= 100:
+        plan.problems.append("top k: a percentage in (0, 100]")
+    if steps is None and (checkpoints is None or checkpoints < 1):
+        plan.problems.append("checkpoints: at least 1")
+    datasets = {run.dataset for run in runs}
+    sizes = {run.config.get("data", {}).get("image_size") for run in runs}
+    if len(datasets) > 1 or len(sizes) > 1:
+        plan.problems.append(
+            f"runs: a sweep's study shows one dataset at one size; these are {', '.join(sorted(datasets))}"
+            + (f" at sizes {', '.join(str(s or 'native') for s in sizes)}" if len(sizes) > 1 else "")
+        )
+    plan.dataset, plan.image_size = runs[0].dataset, next(iter(sizes))
+    options = {option.name: option for option in scorer_options(plan.dataset)}
+    plan.scorer_option = options.get(scorer)
+    if plan.scorer_option is None:
+        plan.problems.append(f"scorer: unknown scorer {scorer!r}; choose one of {', '.join(options)}")
+    elif not plan.scorer_option.ready:
+        fix = plan.scorer_option.cli_fix
+        plan.problems.append(
+            f"scorer: {scorer} cannot run now: {plan.scorer_option.reason}" + (f" ({fix})" if fix else "")
+        )
+    elif engine.scorer_dataset(scorer) not in (None, plan.dataset):
+        plan.problems.append(f"scorer: {scorer} was trained on {engine.scorer_dataset(scorer)}, not {plan.dataset}")
+    for run in runs:
+        kept = {c.step: c for c in run.checkpoints.filter(pruned=False)}
+        if steps is not None:
+            missing = sorted(set(steps) - set(kept))
+            if missing:
+                plan.problems.append(
+                    f"steps: run #{run.pk} has no kept checkpoint at step {', '.join(map(str, missing))} "
+                    f"(kept: {', '.join(map(str, sorted(kept))) or 'none'})"
+                )
+            chosen = sorted(set(steps) & set(kept))
+        else:
+            chosen = sweep_steps(list(kept), checkpoints or 0)
+        if not kept:
+            plan.problems.append(f"runs: run #{run.pk} has no checkpoint yet")
+        plan.pools += [(run, kept[step]) for step in chosen]
+    return plan

@@ -535,13 +535,25 @@ def _record_checkpoint(run_id: int, step: int, path: str | Path) -> None:
 # start; each writes somewhere new and moves it into place, so a repeat never leaves half a result.
 
 
-def sample_pool(run: TrainingRun, *, size: int, seed: int = 0, user: Any = None) -> ImagePool:
-    """Queue a pool of ``size`` images generated from the run's newest checkpoint (image i from seed + i)."""
+def sample_pool(
+    run: TrainingRun,
+    *,
+    size: int,
+    seed: int = 0,
+    checkpoint: Checkpoint | None = None,
+    user: Any = None,
+    queue: bool = True,
+) -> ImagePool:
+    """Queue a pool of ``size`` images generated from a checkpoint of the run, its newest by default (image i from
+    seed + i). ``queue=False`` leaves the sending to the caller (a sweep's chain)."""
     if size < 1:
         raise ServiceError("size: a pool holds at least one image")
-    checkpoint = run.checkpoints.filter(pruned=False).order_by("-step").first()
     if checkpoint is None:
-        raise ServiceError(f"run #{run.pk} has no checkpoint to sample from yet")
+        checkpoint = run.checkpoints.filter(pruned=False).order_by("-step").first()
+        if checkpoint is None:
+            raise ServiceError(f"run #{run.pk} has no checkpoint to sample from yet")
+    elif checkpoint.run_id != run.pk or checkpoint.pruned:
+        raise ServiceError(f"checkpoint: step {checkpoint.step} is not a kept checkpoint of run #{run.pk}")
     with transaction.atomic():
         pool = ImagePool.objects.create(
             kind=ImagePool.Kind.GENERATED,
@@ -553,12 +565,20 @@ def sample_pool(run: TrainingRun, *, size: int, seed: int = 0, user: Any = None)
             seed=seed,
             created_by=_author(user),
         )
-        _queue("sample_pool", pool.pk)
+        if queue:
+            _queue("sample_pool", pool.pk)
     return pool
 
 
 def draw_real_pool(
-    dataset: str, *, size: int, seed: int = 0, split: str = "train", image_size: int | None = None, user: Any = None
+    dataset: str,
+    *,
+    size: int,
+    seed: int = 0,
+    split: str = "train",
+    image_size: int | None = None,
+    user: Any = None,
+    queue: bool = True,
 ) -> ImagePool:
     """Queue a pool of ``size`` distinct real images drawn from a dataset split, encoded as generated pools are."""
     if dataset not in engine.dataset_names():
@@ -577,7 +597,8 @@ def draw_real_pool(
             image_size=image_size,
             created_by=_author(user),
         )
-        _queue("draw_real_pool", pool.pk)
+        if queue:
+            _queue("draw_real_pool", pool.pk)
     return pool
 
 
@@ -657,6 +678,8 @@ class ScoringEngine:
     score_images: Callable[..., dict[str, Any]]
     record_scores: Callable[[Path, dict[str, Any]], Any]
     resolve_device: Callable[[str], Any]
+    # (generated images, dataset, seed, device) → the C2ST's values against held-out real images of the dataset
+    two_sample_test: Callable[..., dict[str, Any]] | None = None
 
 
 def _claim_job(model: type[ImagePool | PoolScore | DomainClassifier], pk: int) -> Any:
@@ -752,6 +775,9 @@ def execute_score_pool(score_id: int, *, load_engine: Callable[[], ScoringEngine
         return "skipped"
     pool = score.pool
     try:
+        if pool.status != JobStatus.DONE:
+            # A sweep's chain scores the pool its first task wrote; that task may have failed.
+            raise ServiceError(f"{pool} is {pool.status}{': ' + pool.error if pool.error else ''}; nothing to score")
         fns = load_engine()
         images, _ = fns.read_pool(pool.folder)
         network = fns.load_scorer(score.scorer, str(fns.resolve_device("auto")))
@@ -760,6 +786,8 @@ def execute_score_pool(score_id: int, *, load_engine: Callable[[], ScoringEngine
             dataset = engine.scorer_dataset(score.scorer) or pool.dataset
             real = fns.real_statistics(network, dataset, score.real_split, score.real_n)
         record = fns.score_images(images, network, real=real)
+        if fns.two_sample_test is not None and pool.kind == ImagePool.Kind.GENERATED:
+            record.update(_two_sample_test(fns, images, pool))
         fns.record_scores(pool.folder, record)
     except TRANSIENT_ERRORS:
         raise
@@ -781,6 +809,16 @@ def execute_score_pool(score_id: int, *, load_engine: Callable[[], ScoringEngine
                     std=values["is_std"],
                 )
             ]
+            if "c2st_accuracy" in values:
+                points.append(
+                    MetricPoint(
+                        run_id=pool.run_id,
+                        name="C2ST accuracy",
+                        kind=MetricKind.SCORE,
+                        step=pool.step,
+                        value=values["c2st_accuracy"],
+                    )
+                )
             if "fid" in values:
                 points.append(
                     MetricPoint(
@@ -794,6 +832,17 @@ def execute_score_pool(score_id: int, *, load_engine: Callable[[], ScoringEngine
             _upsert_points(points)
             _event(pool.run_id, f"{pool} scored: {score.summary}")
     return "done"
+
+
+def _two_sample_test(fns: ScoringEngine, images: Any, pool: ImagePool) -> dict[str, Any]:
+    """The pool's C2ST against held-out real images, or why it could not run: the IS and FID stand without it."""
+    try:
+        return fns.two_sample_test(images, pool.dataset, seed=pool.seed, device=str(fns.resolve_device("auto")))
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:
+        log.warning("%s: C2ST failed: %s", pool, exc)
+        return {"c2st_error": f"{type(exc).__name__}: {exc}"}
 
 
 def execute_domain_classifier(classifier_id: int, *, load_engine: Callable[[], Callable[..., dict[str, Any]]]) -> str:

@@ -89,14 +89,25 @@ def draw_real_pool(pool_id: int) -> str:
 @shared_task(name="runs.score_pool", **RETRY_POLICY)
 def score_pool(score_id: int) -> str:
     def load_engine() -> services.ScoringEngine:
+        import torch
+
+        from gan_engine.config import DataConfig
+        from gan_engine.data import load_dataset
+        from gan_engine.metrics.c2st import c2st
         from gan_engine.metrics.real_stats import real_statistics
         from gan_engine.metrics.scorers import load_scorer
         from gan_engine.metrics.scoring import score_images
         from gan_engine.pools import read_pool, record_scores
         from gan_engine.training.loop import resolve_device
 
+        def two_sample_test(images: Any, dataset: str, *, seed: int, device: str) -> dict[str, Any]:
+            # Real images of the test split, which the generator never trained on, at the pool's own size.
+            real = load_dataset(DataConfig(dataset=dataset, image_size=images.shape[-1]), "test").images
+            chosen = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[: len(images)]
+            return c2st(real[chosen], images, seed=seed, device=device)
+
         return services.ScoringEngine(
-            load_scorer, read_pool, real_statistics, score_images, record_scores, resolve_device
+            load_scorer, read_pool, real_statistics, score_images, record_scores, resolve_device, two_sample_test
         )
 
     outcome = services.execute_score_pool(score_id, load_engine=load_engine)
@@ -122,3 +133,12 @@ def recover_stale_runs() -> int:
     if count:
         log.warning("recovered %d runs whose workers stopped renewing their leases", count)
     return count
+
+
+@shared_task(name="runs.finish_sweep", **RETRY_POLICY)
+def finish_sweep(study_id: int, score_ids: list[int], open_study: bool) -> str:
+    from webapp.runs import sweeps  # sweeps imports this module
+
+    outcome = sweeps.finish_sweep(study_id, score_ids, open_study)
+    log.info("sweep of study %s: %s", study_id, outcome)
+    return outcome

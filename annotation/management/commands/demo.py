@@ -2,8 +2,9 @@
 
 Migrates the database (SQLite unless DATABASE_URL says otherwise), creates an admin account and prints its
 credentials, starts a real Celery worker (tasks travel through the file broker unless REDIS_URL is set),
-trains the engine's small demo run on Fashion-MNIST on the CPU, opens a study mixing its samples with real
-images, prints the annotator's link and the results page, and serves the site until Ctrl-C. The worker stops
+trains the engine's small demo run on Fashion-MNIST on the CPU, sweeps its checkpoints into a study mixing their
+samples with real images, prints the annotator's link and the results page, serves the site until Ctrl-C, and lets
+simulated observers take the study once the site answers. The worker stops
 with the command however it ends: Ctrl-C, SIGTERM (``kill``, a service manager), SIGHUP (its terminal
 closed), an error, even SIGKILL (the kernel then tells the worker, see ``_start_worker``).
 Running it again reuses the account (new password), the run and the open study.
@@ -17,17 +18,27 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
 from django.urls import reverse
 
-from annotation.management.commands.demo_study import add_study_arguments, ensure_study
+from annotation import demo as study_demo
+from annotation.management.commands.demo_study import (
+    add_study_arguments,
+    ensure_study,
+    simulate_observers,
+    site_address,
+)
 from webapp.runs import demo, services
 from webapp.runs.management.commands.demo_web import account_lines
 from webapp.runs.models import RunStatus, TrainingRun
@@ -57,6 +68,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write("\n".join(account_lines(account)))
         self.stdout.write(f"demo run #{run.pk} {'queued' if queued else f'found ({run.status})'}")
+        # Queued now, the classifier that scores the sweep's pools trains while the run does.
+        study_demo.queue_demo_scorer(run.dataset)
         log = settings.DATA_DIR / "demo-worker.log"
         with _signals_end_the_command():
             worker = _start_worker(log)
@@ -66,13 +79,14 @@ class Command(BaseCommand):
         self.stdout.write(f"worker started (pid {worker.pid}, log {log})")
         try:
             self._wait_for(run, worker, log)
-            ensure_study(self, options)
+            study = ensure_study(self, options)
             host = options["host"]
             self.stdout.write(
                 f"dashboard: http://{host}/runs/{run.pk}/  (admin: http://{host}{reverse('admin:index')})"
             )
             if not options["no_serve"]:
                 self.stdout.write("serving the site; Ctrl-C stops it and the worker")
+                _once_served(options, lambda: simulate_observers(self, study, options))
                 call_command("runserver", host, use_reloader=False)
         finally:
             _stop(worker)
@@ -93,6 +107,28 @@ class Command(BaseCommand):
                 shown = (run.status, run.step)
                 self.stdout.write(f"demo run #{run.pk} {run.status}: step {run.step}/{run.total_steps}{_error(run)}")
             time.sleep(POLL_SECONDS)
+
+
+def _once_served(options: dict[str, Any], then: Callable[[], None]) -> None:
+    """Call ``then`` from a thread of its own once the site answers (the simulated observers take the study over
+    HTTP, from the server this process is about to start)."""
+
+    def wait_then() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(site_address(options) + "/", timeout=5).close()
+                break
+            except urllib.error.HTTPError:
+                break  # it answers
+            except OSError:
+                time.sleep(0.5)
+        try:
+            then()
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=wait_then, name="demo-observers", daemon=True).start()
 
 
 def _error(run: TrainingRun) -> str:
