@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binomtest, norm
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from annotation.stats import (
     START_MS,
@@ -143,6 +144,25 @@ def test_wilson_contains_the_proportion_within_unit_interval(sn, confidence):
     s, n = sn
     low, high = wilson_interval(s, n, confidence)
     assert 0.0 <= low <= s / n <= high <= 1.0
+
+
+@given(
+    st.integers(1, 2000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    st.sampled_from([0.8, 0.9, 0.95, 0.99]),
+)
+def test_wilson_equals_statsmodels(sn, confidence):
+    s, n = sn
+    expected = proportion_confint(s, n, alpha=1 - confidence, method="wilson")
+    assert wilson_interval(s, n, confidence) == pytest.approx(expected, abs=1e-12)
+
+
+@given(
+    st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+)
+def test_newcombe_equals_statsmodels(a, b):
+    expected = confint_proportions_2indep(*a, *b, method="newcomb", compare="diff")
+    assert newcombe_interval(*a, *b) == pytest.approx(expected, abs=1e-12)
 
 
 @pytest.mark.parametrize(
