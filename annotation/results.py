@@ -27,6 +27,8 @@ CURVE_BIN = 10
 ALL = "all"
 # Score names as the results page and CSV show them, and their keys in a PoolScore's values.
 SCORE_KEYS = {"Inception Score": "is_mean", "FID": "fid"}
+# A score's spread where its record holds one: IS's standard deviation over its splits. FID's record has none.
+SPREAD_KEYS = {"Inception Score": "is_std"}
 SCORED_COLUMNS = (
     "assignment_item__assignment__annotator_id",
     "assignment_item__item_id",
@@ -81,11 +83,20 @@ def scored_judgments(study: Study, chunk_size: int = 20_000) -> stats.Judgments:
 def pool_scores(pools: list[StudyPool]) -> dict[str, dict[int, float]]:
     """Per score and scoring network ("Inception Score (inception)"): each generated pool's newest finished value.
     Scores of different networks are never put on one axis."""
+    return _newest_values(pools, SCORE_KEYS)
+
+
+def pool_score_spreads(pools: list[StudyPool]) -> dict[str, dict[int, float]]:
+    """Like :func:`pool_scores`, the spread of each score that has one (IS ± its standard deviation over splits)."""
+    return _newest_values(pools, SPREAD_KEYS)
+
+
+def _newest_values(pools: list[StudyPool], keys: dict[str, str]) -> dict[str, dict[int, float]]:
     found: dict[str, dict[int, float]] = {}
     generated = [sp.pool_id for sp in pools if sp.pool.kind == ImagePool.Kind.GENERATED]
     newest_first = PoolScore.objects.filter(pool_id__in=generated, status=JobStatus.DONE).order_by("-created_at", "-id")
     for pool_id, scorer, values in newest_first.values_list("pool_id", "scorer", "values"):
-        for name, key in SCORE_KEYS.items():
+        for name, key in keys.items():
             if isinstance(values.get(key), int | float):
                 found.setdefault(f"{name} ({scorer})", {}).setdefault(pool_id, float(values[key]))
     return found
@@ -118,7 +129,11 @@ class Results:
     curve: list[stats.CurvePoint] = field(default_factory=list)
     arms: stats.ArmComparison | None = None
     annotators: list[tuple[stats.AnnotatorSummary, str]] = field(default_factory=list)
-    correlations: list[tuple[str, stats.Correlation, str]] = field(default_factory=list)
+    correlations: list[tuple[str, stats.Correlation]] = field(default_factory=list)
+    # Per score name (as in ``correlations``): each pool's spread of that score, where it has one.
+    score_spreads: dict[str, dict[int, float]] = field(default_factory=dict)
+    # Annotators with scored judgments, per condition: an arm of one has no interval over annotators.
+    arm_annotators: dict[str, int] = field(default_factory=dict)
 
 
 def study_results(study: Study, *, exclude_flagged: bool = False) -> Results:
@@ -144,6 +159,7 @@ def study_results(study: Study, *, exclude_flagged: bool = False) -> Results:
     pseudonyms = dict(Annotator.objects.filter(study=study).values_list("pk", "pseudonym"))
     results.annotators = [(summary, pseudonyms.get(summary.annotator, "?")) for summary in summaries]
     conditions = [c for c in CONDITIONS if (table.condition == c).any()]
+    results.arm_annotators = {c: len(table.subset(table.condition == c).annotators()) for c in conditions}
     for condition in ([ALL] if len(conditions) > 1 else []) + conditions:
         part = table if condition == ALL else table.subset(table.condition == condition)
         results.rows += _rows(part, condition, pools, protocol.timed, study.seed)
@@ -152,7 +168,9 @@ def study_results(study: Study, *, exclude_flagged: bool = False) -> Results:
         results.arms = stats.compare_arms(table, seed=study.seed)
     for name, scores in pool_scores(pools).items():
         correlation = stats.human_vs_scores(table, scores, seed=study.seed)
-        results.correlations.append((name, correlation, stats.scatter_svg(correlation, x_label=name)))
+        results.correlations.append((name, correlation))
+    if results.correlations:
+        results.score_spreads = pool_score_spreads(pools)
     return results
 
 
@@ -202,7 +220,7 @@ def summary_rows(results: Results) -> Iterator[list[Any]]:
         yield from (["feedback_vs_no_feedback", ALL, "", "", "", key, value] for key, value in _plain(results.arms))
     for summary, pseudonym in results.annotators:
         yield from (["annotator", "", "", "", pseudonym, key, value] for key, value in _plain(summary, "annotator"))
-    for name, correlation, _ in results.correlations:
+    for name, correlation in results.correlations:
         section = f"human_vs_{name}"
         yield from ([section, ALL, "", "", "", key, value] for key, value in _plain(correlation, "points"))
         for point in correlation.points:

@@ -216,6 +216,9 @@ def test_accuracy_summary_against_direct_computation():
     assert (s.ci_low, s.ci_high) == pytest.approx(wilson_by_hand(39, 50))
     assert s.p_value_vs_chance == pytest.approx(binomtest(39, 50, 0.5).pvalue, rel=1e-12)
     assert s.fake_error == pytest.approx(5 / 20) and s.real_error == pytest.approx(6 / 30)
+    assert (s.n_fake, s.n_real) == (20, 30)
+    assert (s.fake_ci_low, s.fake_ci_high) == pytest.approx(proportion_confint(5, 20, method="wilson"))
+    assert (s.real_ci_low, s.real_ci_high) == pytest.approx(proportion_confint(6, 30, method="wilson"))
     h, f = (24 + 0.5) / 31, (5 + 0.5) / 21
     assert s.d_prime == pytest.approx(norm.ppf(h) - norm.ppf(f))
     assert s.criterion == pytest.approx(-(norm.ppf(h) + norm.ppf(f)) / 2)
