@@ -49,13 +49,13 @@ class Scatter:
 
     @property
     def fit_sentence(self) -> str:
-        """The fitted line in words, its slope in percentage points of human error per unit of the score."""
-        if self.fit_slope is None or self.fit_intercept is None:
+        """The fitted line's slope in words: percentage points of human error per unit of the score. Its intercept
+        (the error at a score of 0) lies far outside the pools for most scores, so it is drawn, not said."""
+        if self.fit_slope is None:
             return ""
         sign = "+" if self.fit_slope >= 0 else "−"
         points = numbers.number(abs(100 * self.fit_slope), 3)
-        intercept = numbers.percent(self.fit_intercept)
-        return f"human error = {intercept} {sign} {points} percentage points per unit of score"
+        return f"{sign}{points} percentage points of human error per unit of score"
 
     @property
     def has_interval(self) -> bool:

@@ -76,7 +76,7 @@ def test_one_pool_and_one_annotator_say_what_they_cannot_show(staff_client):
     data = charts_json(html)
     assert [row["kind"] for row in data["forest"]] == ["real error", "fake error"]
     assert "No correlation: 1 generated pool with judgments, and a correlation needs at least 3" in html
-    assert "Pearson" not in html and "fitted line" not in html
+    assert "Pearson" not in html and "least-squares slope" not in html
     assert all(scatter["fit"] is None for scatter in data["scatters"])
     # One annotator: HYPE's interval resamples annotators, so there is none, and the page says so.
     assert "(one annotator: no interval)" in html
@@ -132,7 +132,9 @@ def test_four_pools_draw_a_correlation_with_both_error_bars_and_the_fit(staff_cl
     kinds = [row["kind"] for row in data["forest"]]
     assert kinds.count("fake error") == 4 and kinds.count("real error") == 1
     assert all(row["low"] <= row["value"] <= row["high"] for row in data["forest"])
-    assert "Pearson r = " in html and "over 4 pools" in html and "percentage points per unit of score" in html
+    assert "Pearson r = " in html and "over 4 pools" in html
+    assert "least-squares slope +" in html or "least-squares slope −" in html
+    assert "percentage points of human error per unit of score" in html
     # Four annotators in the arm: intervals everywhere.
     (arm,) = data["curve"]["arms"]
     assert arm["interval"] and all(point["low"] is not None for point in arm["points"])

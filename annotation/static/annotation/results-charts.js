@@ -11,7 +11,12 @@
   const { COLOURS, percent } = window.vtlCharts;
   const fixed = (v) => (v === null || v === undefined ? "" : Number(v).toPrecision(4).replace(/\.?0+$/, ""));
   const finite = (v) => v !== null && v !== undefined && Number.isFinite(v);
-  const percentAxis = { values: (u, ticks) => ticks.map(percent), size: 56 };
+  // Ticks are round: 20% rather than 20.0%.
+  const percentAxis = { values: (u, ticks) => ticks.map((v) => +(100 * v).toFixed(1) + "%"), size: 56 };
+  const FONT = "12px system-ui, sans-serif";
+  const measure = document.createElement("canvas").getContext("2d");
+  measure.font = FONT;
+  const textWidth = (text) => measure.measureText(text).width;
 
   function width(box) { return Math.max(160, box.clientWidth - 10); }
 
@@ -53,7 +58,7 @@
     const rows = data.forest;
     if (!rows.length) { box.textContent = "No judgments of generated or real images yet."; return null; }
     const index = rows.map((_, i) => i);
-    const labels = rows.map((r) => (r.label.length > 24 ? r.label.slice(0, 23) + "…" : r.label));
+    const labels = rows.map((r) => (r.label.length > 22 ? r.label.slice(0, 21) + "…" : r.label));
     const column = (kind) => rows.map((r) => (r.kind === kind ? r.value : null));
     const colour = (r) => (r.kind === "real error" ? COLOURS[1] : COLOURS[0]);
     const value = (u, v) => (v === null ? "" : percent(v));
@@ -61,17 +66,18 @@
       width: width(box),
       height: Math.max(140, 60 + 34 * rows.length),
       title: "error per pool (95% Wilson intervals)",
-      scales: { x: { time: false, ori: 1, dir: 1, range: [-0.6, rows.length - 0.4] }, y: { ori: 0, range: [0, 1] } },
+      // The pools down the side, first at the top; the error across.
+      scales: { x: { time: false, ori: 1, dir: -1, range: [-0.6, rows.length - 0.4] }, y: { ori: 0, range: [0, 1] } },
       axes: [
         { scale: "x", side: 3, splits: () => index, values: (u, ticks) => ticks.map((t) => labels[t] || ""),
-          size: Math.min(170, 16 + 7 * Math.max(...labels.map((l) => l.length))), grid: { show: false } },
+          font: FONT, size: Math.ceil(20 + Math.max(...labels.map(textWidth))), grid: { show: false } },
         Object.assign({ scale: "y", side: 2 }, percentAxis),
       ],
       series: [
         { label: "pool", value: (u, i) => (i === null || rows[i] === undefined ? "" : rows[i].label) },
         pointsOnly("fake error", COLOURS[0], value),
         pointsOnly("real error", COLOURS[1], value),
-        { label: "chance (" + percent(data.chance) + ")", stroke: GREY, dash: DASH, paths: () => null, points: { show: false } },
+        { label: "chance (" + percent(data.chance) + ")", stroke: GREY, dash: DASH, paths: () => null, points: { show: false }, value: () => "" },
       ],
       legend: { live: true },
       hooks: {
