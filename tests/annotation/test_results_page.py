@@ -163,3 +163,12 @@ def test_chart_data_is_strict_json_for_every_case():
     for generated, annotators in ((1, 1), (2, 2), (4, 3)):
         study = scored_study(generated=generated, annotators=annotators, feedback="randomised")
         json.dumps(chart_data(study_results(study)), allow_nan=False)
+
+
+def test_a_hostile_pool_label_stays_text_in_the_charts_data(staff_client):
+    study = scored_study(generated=1, annotators=1)
+    hostile = '</script><script>alert("x")</script>'
+    study.study_pools.filter(pool__kind="generated").update(label=hostile)
+    html, _ = page(staff_client, study)
+    assert "<script>alert" not in html
+    assert hostile in [row["label"] for row in charts_json(html)["forest"]]
