@@ -81,6 +81,8 @@ def test_one_pool_and_one_annotator_say_what_they_cannot_show(staff_client):
     # One annotator: HYPE's interval resamples annotators, so there is none, and the page says so.
     assert "(one annotator: no interval)" in html
     assert "The feedback arm has one annotator so far" in html
+    curve_table = re.search(r'<table id="learning-curve">.*?</table>', html).group(0)
+    assert "(one annotator: no interval)" in curve_table and "%, " not in curve_table
     (arm,) = data["curve"]["arms"]
     assert arm["annotators"] == 1 and not arm["interval"]
     assert all(point["low"] is None and point["high"] is None for point in arm["points"])

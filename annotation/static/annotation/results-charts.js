@@ -167,7 +167,8 @@
       scales: { x: { time: false, range: xRange }, y: { range: [0, top] } },
       axes: [{ label: s.name, values: (u, ticks) => ticks.map(fixed) }, Object.assign({ label: "human error (fake error)" }, percentAxis)],
       series: [
-        { label: s.name, value: (u, v) => fixed(v) },
+        // Under the cursor, the legend names the pool as well as its score.
+        { label: s.name, value: (u, v, si, i) => (i === null || !points[i] ? "" : points[i].pool + ": " + fixed(v)) },
         pointsOnly("pools (95% Wilson bars" + (s.x_spread ? ", score ± std" : "") + ")", COLOURS[0], value),
         { label: s.fit ? "least-squares fit" : "no fit (fewer than 3 pools or nothing varies)", stroke: COLOURS[1], width: 1.5, value: value, points: { show: false } },
       ],
