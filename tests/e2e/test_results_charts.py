@@ -58,7 +58,6 @@ def _assert_charts_drawn(page: Any, max_width: int) -> None:
 def test_the_results_charts_draw_on_a_desktop(live_server, desktop):
     errors = _open_results(desktop, live_server)
     _assert_charts_drawn(desktop, 1280)
-    desktop.screenshot(path="/tmp/i13d_desktop.png", full_page=True)
     assert errors == []
 
 
@@ -66,5 +65,4 @@ def test_the_results_charts_fit_a_phone(live_server, phone):
     errors = _open_results(phone, live_server)
     _assert_charts_drawn(phone, 390)
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390, "the page fits the phone"
-    phone.screenshot(path="/tmp/i13d_phone.png", full_page=True)
     assert errors == []
