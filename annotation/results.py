@@ -30,6 +30,8 @@ CURVE_BIN = 10
 ALL = "all"
 # Score names as the results page and CSV show them, and their keys in a PoolScore's values.
 SCORE_KEYS = {"Inception Score": "is_mean", "FID": "fid", "C2ST accuracy": "c2st_accuracy"}
+# A score's spread where its record holds one: IS's standard deviation over its splits. FID's record has none.
+SPREAD_KEYS = {"Inception Score": "is_std"}
 SCORED_COLUMNS = (
     "assignment_item__assignment__annotator_id",
     "assignment_item__item_id",
@@ -96,12 +98,15 @@ def newest_scores(pools: list[StudyPool]) -> list[tuple[int, str, dict[str, Any]
     return list(newest_first.values_list("pool_id", "scorer", "values"))
 
 
-def pool_scores(scores: list[tuple[int, str, dict[str, Any]]]) -> dict[str, dict[int, float]]:
+def pool_scores(
+    scores: list[tuple[int, str, dict[str, Any]]], keys: dict[str, str] = SCORE_KEYS
+) -> dict[str, dict[int, float]]:
     """Per score and scoring network ("Inception Score (inception)"): each generated pool's newest finished value,
-    from ``newest_scores``. Scores of different networks are never put on one axis."""
+    from ``newest_scores``; with ``keys=SPREAD_KEYS``, the spread of each score that has one (IS ± its standard
+    deviation over splits). Scores of different networks are never put on one axis."""
     found: dict[str, dict[int, float]] = {}
     for pool_id, scorer, values in scores:
-        for name, key in SCORE_KEYS.items():
+        for name, key in keys.items():
             if isinstance(values.get(key), int | float):
                 found.setdefault(f"{name} ({scorer})", {}).setdefault(pool_id, float(values[key]))
     return found
@@ -187,8 +192,12 @@ class Results:
     curve: list[stats.CurvePoint] = field(default_factory=list)
     arms: stats.ArmComparison | None = None
     annotators: list[tuple[stats.AnnotatorSummary, str]] = field(default_factory=list)
-    correlations: list[tuple[str, stats.Correlation, str]] = field(default_factory=list)
+    correlations: list[tuple[str, stats.Correlation]] = field(default_factory=list)
     machine: list[MachineScores] = field(default_factory=list)
+    # Per score name (as in ``correlations``): each pool's spread of that score, where it has one.
+    score_spreads: dict[str, dict[int, float]] = field(default_factory=dict)
+    # Annotators with scored judgments, per condition: an arm of one has no interval over annotators.
+    arm_annotators: dict[str, int] = field(default_factory=dict)
 
 
 def study_results(
@@ -223,6 +232,7 @@ def study_results(
     pseudonyms = dict(Annotator.objects.filter(study=study).values_list("pk", "pseudonym"))
     results.annotators = [(summary, pseudonyms.get(summary.annotator, "?")) for summary in summaries]
     conditions = [c for c in CONDITIONS if (table.condition == c).any()]
+    results.arm_annotators = {c: len(table.subset(table.condition == c).annotators()) for c in conditions}
     for condition in ([ALL] if len(conditions) > 1 else []) + conditions:
         part = table if condition == ALL else table.subset(table.condition == condition)
         results.rows += _rows(part, condition, pools, protocol.timed, study.seed, include_dropped)
@@ -233,7 +243,9 @@ def study_results(
     results.machine = machine_scores(pools, scored)
     for name, scores in pool_scores(scored).items():
         correlation = stats.human_vs_scores(table, scores, seed=study.seed)
-        results.correlations.append((name, correlation, stats.scatter_svg(correlation, x_label=name)))
+        results.correlations.append((name, correlation))
+    if results.correlations:
+        results.score_spreads = pool_scores(scored, SPREAD_KEYS)
     return results
 
 
@@ -314,7 +326,7 @@ def _summary_lines(results: Results) -> Iterator[list[Any]]:
             ["machine_scores", ALL, machine.label, machine.pool, "", key, value]
             for key, value in _plain(machine, "pool", "label")
         )
-    for name, correlation, _ in results.correlations:
+    for name, correlation in results.correlations:
         section = f"human_vs_{name}"
         yield from ([section, ALL, "", "", "", key, value] for key, value in _plain(correlation, "points"))
         for point in correlation.points:

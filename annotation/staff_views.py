@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.safestring import mark_safe
 
 from annotation import images
 from annotation.access import visible_studies
+from annotation.charts import chart_data, scatters, single_annotator_arms
 from annotation.export import csv_response, judgment_rows
 from annotation.models import Study, StudyItem
 from annotation.progress import study_progress
@@ -60,8 +60,10 @@ def results(request: HttpRequest, pk: int) -> HttpResponse:
         "link": link,
         "simulated_count": study.annotators.filter(simulated=True).count(),
         "prolific_link": link + PROLIFIC_QUERY,
-        # scatter_svg escapes every label it writes; the rest of the SVG is numbers.
-        "correlations": [(name, correlation, mark_safe(svg)) for name, correlation, svg in data.correlations],
+        # Numbers for the charts go through json_script, which escapes them for a <script> element.
+        "chart_data": chart_data(data),
+        "scatters": scatters(data),
+        "single_annotator_arms": single_annotator_arms(data),
     }
     return render(request, "annotation/results.html", context)
 

@@ -18,7 +18,6 @@ from annotation.stats.clustered import two_way_accuracy_interval
 from annotation.stats.correlation import Correlation, PoolPoint, human_vs_scores
 from annotation.stats.hype import HypeScore, block_modes, hype_infinity, hype_time_score, modal_exposure
 from annotation.stats.intervals import newcombe_interval, wilson_interval
-from annotation.stats.plot import scatter_svg
 from annotation.stats.signal_detection import SignalDetection, signal_detection
 from annotation.stats.staircase import START_MS, exposure_sequence, next_exposure
 from annotation.stats.table import Judgments
@@ -49,7 +48,6 @@ __all__ = [
     "next_exposure",
     "per_annotator",
     "qualification_passed",
-    "scatter_svg",
     "signal_detection",
     "two_way_accuracy_interval",
     "wilson_interval",

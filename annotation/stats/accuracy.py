@@ -33,6 +33,12 @@ class AccuracySummary(Result):
     mean_response_ms: float
     median_response_ms: float
     confidence: float = 0.95
+    n_fake: int = 0
+    n_real: int = 0
+    fake_ci_low: float = math.nan
+    fake_ci_high: float = math.nan
+    real_ci_low: float = math.nan
+    real_ci_high: float = math.nan
 
 
 def accuracy_summary(j: Judgments, confidence: float = 0.95) -> AccuracySummary:
@@ -42,7 +48,7 @@ def accuracy_summary(j: Judgments, confidence: float = 0.95) -> AccuracySummary:
     - ``p_value_vs_chance``: two-sided exact binomial test of correct ~ Binomial(n, 0.5)
       (``scipy.stats.binomtest``); small means annotators do better (or worse) than coin flips;
     - ``fake_error`` = generated judged real / generated (the fooling rate), ``real_error`` = real judged
-      generated / real;
+      generated / real, each with its Wilson interval over ``n_fake`` generated and ``n_real`` real judgments;
     - ``d_prime`` and ``criterion`` with "signal" = real and the Hautus (1995) log-linear correction
       (:func:`signal_detection`);
     - mean and median ``response_ms`` over rows where it is known (finite).
@@ -53,6 +59,8 @@ def accuracy_summary(j: Judgments, confidence: float = 0.95) -> AccuracySummary:
     scored = j.scored()
     counts = confusion(scored)
     low, high = wilson_interval(counts.correct, counts.n, confidence)
+    fake_low, fake_high = wilson_interval(counts.fake_judged_real, counts.n_fake, confidence)
+    real_low, real_high = wilson_interval(counts.n_real - counts.real_judged_real, counts.n_real, confidence)
     sdt = signal_detection(counts.real_judged_real, counts.n_real, counts.fake_judged_real, counts.n_fake)
     p_value = float(binomtest(counts.correct, counts.n, 0.5).pvalue) if counts.n else math.nan
     return AccuracySummary(
@@ -69,4 +77,10 @@ def accuracy_summary(j: Judgments, confidence: float = 0.95) -> AccuracySummary:
         mean_response_ms=finite_mean(scored.response_ms),
         median_response_ms=finite_median(scored.response_ms),
         confidence=confidence,
+        n_fake=counts.n_fake,
+        n_real=counts.n_real,
+        fake_ci_low=fake_low,
+        fake_ci_high=fake_high,
+        real_ci_low=real_low,
+        real_ci_high=real_high,
     )

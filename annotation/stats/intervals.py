@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from scipy.stats import norm
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 
 def z_value(confidence: float) -> float:
@@ -27,7 +28,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         (p̂ + z²/2n ± z·√(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n)
 
     It stays inside [0, 1] and is not degenerate at 0 or n successes, unlike the Wald interval. Returns
-    ``(nan, nan)`` when n is 0.
+    ``(nan, nan)`` when n is 0. Computed by ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
 
     References: E. B. Wilson, "Probable inference, the law of succession, and statistical inference", JASA 22
     (1927) 209–212. R. G. Newcombe, "Two-sided confidence intervals for the single proportion: comparison of seven
@@ -35,17 +36,14 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     """
     if n < 0 or not 0 <= successes <= n:
         raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
-    z = z_value(confidence)
+    z_value(confidence)  # names the bad argument before statsmodels would
     if n == 0:
         return math.nan, math.nan
-    p = successes / n
-    denom = 1 + z * z / n
-    center = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low, high = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
     # The formula gives exactly 0 (or 1) at the edges in exact arithmetic; rounding can miss by 1e-17 and then the
     # interval would not contain p̂.
-    low = 0.0 if successes == 0 else max(0.0, center - half)
-    high = 1.0 if successes == n else min(1.0, center + half)
+    low = 0.0 if successes == 0 else max(0.0, float(low))
+    high = 1.0 if successes == n else min(1.0, float(high))
     return low, high
 
 
@@ -60,17 +58,16 @@ def newcombe_interval(
         high = d + √((u_a − p̂_a)² + (p̂_b − l_b)²)
 
     Newcombe's worked example: 56/70 vs 48/80 gives d = 0.2000 and (0.0524, 0.3339). Returns ``(nan, nan)``
-    when either n is 0.
+    when either n is 0. Computed by ``statsmodels.stats.proportion.confint_proportions_2indep(method="newcomb")``.
 
     Reference: R. G. Newcombe, "Interval estimation for the difference between independent proportions:
     comparison of eleven methods", Statistics in Medicine 17 (1998) 873–890.
     """
-    l_a, u_a = wilson_interval(successes_a, n_a, confidence)
-    l_b, u_b = wilson_interval(successes_b, n_b, confidence)
+    wilson_interval(successes_a, n_a, confidence)  # names a bad count before statsmodels would
+    wilson_interval(successes_b, n_b, confidence)
     if n_a == 0 or n_b == 0:
         return math.nan, math.nan
-    p_a, p_b = successes_a / n_a, successes_b / n_b
-    d = p_a - p_b
-    low = d - math.hypot(p_a - l_a, u_b - p_b)
-    high = d + math.hypot(u_a - p_a, p_b - l_b)
-    return max(-1.0, low), min(1.0, high)
+    low, high = confint_proportions_2indep(
+        successes_a, n_a, successes_b, n_b, method="newcomb", compare="diff", alpha=1 - confidence
+    )
+    return max(-1.0, float(low)), min(1.0, float(high))

@@ -1,4 +1,5 @@
-"""Number formats of the results page: undefined numbers (NaN, None) show as a dash."""
+"""Number formats of the results page: the dashboard's (webapp.runs.numbers), with a dash where a number is
+undefined (NaN, None), so that no page ever shows "nan"."""
 
 from __future__ import annotations
 
@@ -7,23 +8,26 @@ from typing import Any
 
 from django import template
 
+from webapp.runs import numbers
+
 register = template.Library()
 DASH = "—"
 
 
 def _defined(value: Any) -> bool:
-    return isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value))
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 @register.filter
-def pct(value: Any, digits: int = 1) -> str:
-    """A fraction as a percentage: 0.787 → 78.7%."""
-    return f"{100 * value:.{digits}f}%" if _defined(value) else DASH
+def pct(value: Any, digits: int | None = None) -> str:
+    """A fraction as a percentage to three significant digits: 0.787 → 78.7%, 0.9666… → 96.7%."""
+    return numbers.percent(value, digits) if _defined(value) else DASH
 
 
 @register.filter
-def num(value: Any, digits: int = 3) -> str:
-    return f"{value:.{digits}g}" if _defined(value) else DASH
+def num(value: Any, significant: int = 3) -> str:
+    """A measurement to ``significant`` digits with thousands separators: 1.23456 → 1.23, 1234.5 → 1,235."""
+    return numbers.number(value, significant) if _defined(value) else DASH
 
 
 @register.filter

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binomtest, norm
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from annotation.stats import (
     START_MS,
@@ -145,6 +146,25 @@ def test_wilson_contains_the_proportion_within_unit_interval(sn, confidence):
     assert 0.0 <= low <= s / n <= high <= 1.0
 
 
+@given(
+    st.integers(1, 2000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    st.sampled_from([0.8, 0.9, 0.95, 0.99]),
+)
+def test_wilson_equals_statsmodels(sn, confidence):
+    s, n = sn
+    expected = proportion_confint(s, n, alpha=1 - confidence, method="wilson")
+    assert wilson_interval(s, n, confidence) == pytest.approx(expected, abs=1e-12)
+
+
+@given(
+    st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+)
+def test_newcombe_equals_statsmodels(a, b):
+    expected = confint_proportions_2indep(*a, *b, method="newcomb", compare="diff")
+    assert newcombe_interval(*a, *b) == pytest.approx(expected, abs=1e-12)
+
+
 @pytest.mark.parametrize(
     ("a", "m", "b", "n", "low", "high"),
     # Newcombe (1998b), Table II, method 10 (hybrid score interval without continuity correction).
@@ -196,6 +216,9 @@ def test_accuracy_summary_against_direct_computation():
     assert (s.ci_low, s.ci_high) == pytest.approx(wilson_by_hand(39, 50))
     assert s.p_value_vs_chance == pytest.approx(binomtest(39, 50, 0.5).pvalue, rel=1e-12)
     assert s.fake_error == pytest.approx(5 / 20) and s.real_error == pytest.approx(6 / 30)
+    assert (s.n_fake, s.n_real) == (20, 30)
+    assert (s.fake_ci_low, s.fake_ci_high) == pytest.approx(proportion_confint(5, 20, method="wilson"))
+    assert (s.real_ci_low, s.real_ci_high) == pytest.approx(proportion_confint(6, 30, method="wilson"))
     h, f = (24 + 0.5) / 31, (5 + 0.5) / 21
     assert s.d_prime == pytest.approx(norm.ppf(h) - norm.ppf(f))
     assert s.criterion == pytest.approx(-(norm.ppf(h) + norm.ppf(f)) / 2)

@@ -1,14 +1,13 @@
 """annotation.stats human error against pool scores: per-pool error and Wilson bars, scipy's correlations, the
-two-way (annotators × images) bootstrap against a plain loop, and the SVG scatter."""
+two-way (annotators × images) bootstrap against a plain loop."""
 
 import math
-import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 from scipy.stats import kendalltau, pearsonr, spearmanr
 
-from annotation.stats import Correlation, Judgments, human_vs_scores, scatter_svg, wilson_interval
+from annotation.stats import Judgments, human_vs_scores, wilson_interval
 from annotation.stats.clustered import two_way_interval
 from annotation.stats.correlation import _two_way_bootstrap
 
@@ -143,18 +142,3 @@ def test_too_few_pools_or_constant_errors_give_nan():
     assert c.undefined_reason == "every pool has the same human error: no correlation at this sample"
     d = c.to_dict()
     assert d["pearson_ci"] == [None, None] and d["points"][0]["pool"] == 10
-
-
-def test_scatter_svg_is_well_formed_escaped_and_complete():
-    c = human_vs_scores(study(n_annotators=8, items=4), SCORES, n_boot=50)
-    svg = scatter_svg(c, x_label='IS <&> "x"', y_label="fooled")
-    root = ET.fromstring(svg)
-    ns = "{http://www.w3.org/2000/svg}"
-    assert root.tag == f"{ns}svg"
-    assert len(root.findall(f".//{ns}circle")) == 5
-    assert "IS &lt;&amp;&gt; &quot;x&quot;" in svg and "<&>" not in svg
-    titles = [t.text for t in root.iter(f"{ns}title")]
-    assert any("pool 12" in t for t in titles)
-    empty = scatter_svg(Correlation(math.nan, (math.nan, math.nan), math.nan, (math.nan, math.nan), 0, []))
-    assert "no pools" in empty
-    ET.fromstring(empty)

@@ -36,6 +36,8 @@
   }
 
   const percent = (v) => (v === null ? "" : (100 * v).toPrecision(3) + "%");
+  // The results page of a study draws its own kinds of chart in the same colours and number format.
+  window.vtlCharts = { COLOURS: COLOURS, percent: percent };
 
   function options(group, width, state) {
     const log = group.loggable && state.log;
