@@ -228,7 +228,7 @@ def _sweep_like_study(n_generated: int) -> tuple[Study, list[Any]]:
 def test_a_sweep_of_five_pools_gives_human_error_against_is_fid_and_c2st_with_intervals(staff_client):
     study, _ = _sweep_like_study(5)
     response = staff_client.get(reverse("annotation:results", args=[study.pk]))
-    correlations = {name: correlation for name, correlation, _ in response.context["correlations"]}
+    correlations = dict(response.context["results"].correlations)
     assert set(correlations) == {
         "Inception Score (digits_cnn)",
         "FID (digits_cnn)",
@@ -254,6 +254,6 @@ def test_a_sweep_of_five_pools_gives_human_error_against_is_fid_and_c2st_with_in
 def test_fewer_than_three_pools_say_plainly_that_there_is_no_correlation(staff_client):
     study, _ = _sweep_like_study(2)
     response = staff_client.get(reverse("annotation:results", args=[study.pk]))
-    (_, correlation, _), *_ = response.context["correlations"]
+    (_, correlation), *_ = response.context["results"].correlations
     assert correlation.undefined_reason.startswith("2 generated pools with judgments: a correlation needs at least 3")
     assert "No correlation: 2 generated pools with judgments" in response.content.decode()

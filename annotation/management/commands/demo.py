@@ -173,14 +173,26 @@ def _start_worker(log: Path) -> subprocess.Popen[bytes]:
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is not None:
-        return
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
+    """Stop the worker's whole process group: its pool's children can outlive the main process by a moment (or
+    for good, on a busy machine), and none may be left behind."""
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=30)
+    deadline = time.monotonic() + 5
+    while _group_alive(worker.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+    worker.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _tail(log: Path, lines: int = 30) -> str:
