@@ -1,0 +1,98 @@
+"""The study planner: its recommendation against a direct simulation, monotone in the goal, bad input refused by
+name, and its page shown to the study's owner only."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from annotation_factories import ImagePoolFactory, UserFactory, open_study
+from django.urls import reverse
+
+from annotation.simulation import planning
+from annotation.simulation.planning import Goal, plan, simulate
+from annotation.simulation.replicate import Design
+
+DESIGN = Design(pools={1: 1.0, 2: 1.0}, images_per_pool=60, items_per_assignment=30, feedback="randomised")
+
+
+def test_the_recommendation_meets_the_goal_in_a_fresh_simulation_and_the_next_smaller_misses():
+    goal = Goal("halfwidth", 0.06)
+    found = plan(DESIGN, goal, price=2.0, replicates=40, seed=1)
+    best, previous = found.recommended, found.previous
+    assert best is not None and previous is not None and previous.annotators < best.annotators
+    fresh = simulate(found.model, found.design, goal, 120, seed=99)
+    assert fresh.value <= goal.target + 3 * fresh.mc_error
+    smaller = simulate(found.model, dataclasses.replace(found.design, annotators=previous.annotators), goal, 120, 99)
+    assert smaller.value >= goal.target - 3 * smaller.mc_error
+    assert found.cost == best.annotators * 2.0
+    assert found.total_judgments == best.annotators * 30
+
+
+def test_a_power_recommendation_reaches_80_percent_in_a_fresh_simulation():
+    goal = Goal("arms", 0.12)
+    found = plan(DESIGN, goal, price=1.0, replicates=30, seed=2)
+    assert found.recommended is not None
+    fresh = simulate(found.model, found.design, goal, 80, seed=77)
+    assert fresh.value >= planning.POWER - 3 * max(fresh.mc_error, 0.03)
+
+
+def test_a_stricter_goal_never_needs_fewer_annotators():
+    counts = [
+        plan(DESIGN, Goal("halfwidth", h), price=1.0, replicates=20).recommended.annotators for h in (0.09, 0.07, 0.05)
+    ]
+    assert counts == sorted(counts)
+    assert counts[0] < counts[-1]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: Goal("halfwidth", 0.0), "target"),
+        (lambda: Goal("vibes", 0.05), "goal"),
+        (lambda: Goal("halfwidth", 0.05, scope="some"), "scope"),
+        (lambda: Goal("pools", 0.05, pools=(1, 1)), "pools"),
+        (lambda: plan(DESIGN, Goal("halfwidth", 0.05), price=-1), "price"),
+        (lambda: plan(DESIGN, Goal("halfwidth", 0.05), price=1, replicates=10_000), "replicates"),
+        (lambda: plan(DESIGN, Goal("pools", 0.05, pools=(1, 7)), price=1), "pools"),
+        (lambda: plan(dataclasses.replace(DESIGN, feedback="none"), Goal("arms", 0.05), price=1), "feedback"),
+        (lambda: planning.observer_model([1], d_prime=-1.0), "d_prime"),
+        (lambda: planning.observer_model([1], lapse=2.0), "lapse"),
+        (lambda: planning.observer_model([1], mood=1.0), "mood"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field(call, field):
+    with pytest.raises(ValueError, match=field):
+        call()
+
+
+@pytest.mark.django_db
+def test_the_plan_page_shows_the_recommendation_to_the_owner_and_is_404_to_others(client):
+    owner, other = UserFactory(is_staff=True), UserFactory(is_staff=True)
+    study = open_study(
+        [ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")], items_per_assignment=20, user=owner
+    )
+    url = reverse("annotation:plan", args=[study.pk])
+    query = {"goal": "halfwidth", "target": "0.08", "scope": "overall", "price": "1.5", "d_prime": "0.8",
+             "d_prime_sd": "0.5", "criterion": "0", "lapse": "0.02", "replicates": "10", "seed": "0"}  # fmt: skip
+    client.force_login(other)
+    assert client.get(url, query).status_code == 404
+    client.force_login(owner)
+    page = client.get(url, query)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'id="plan-annotators"' in text and 'id="plan-method"' in text
+    assert page.context["plan"].cost == page.context["plan"].recommended.annotators * 1.5
+    refused = client.get(url, {**query, "target": "2"})
+    assert refused.status_code == 200 and "target" in refused.context["form"].errors
+
+
+def test_a_goal_no_design_can_meet_returns_no_recommendation():
+    found = plan(DESIGN, Goal("halfwidth", 0.001), price=1.0, replicates=5, max_annotators=12)
+    assert found.recommended is None and found.total_judgments == 0
+
+
+def test_a_pools_goal_builds_the_difference_into_the_model():
+    goal = Goal("pools", 0.1, pools=(1, 2))
+    model = planning.with_effect(planning.observer_model([1, 2]), DESIGN, goal)
+    assert model.population_p_real(2) - model.population_p_real(1) == pytest.approx(0.1, abs=1e-6)
