@@ -27,6 +27,17 @@ class PlanForm(forms.Form):
     d_prime_sd = forms.FloatField(min_value=0, max_value=3, initial=planning.PRIOR["d_prime_sd"], label="σ(d′)")
     criterion = forms.FloatField(min_value=-3, max_value=3, initial=planning.PRIOR["criterion"], label="c")
     lapse = forms.FloatField(min_value=0, max_value=1, initial=planning.PRIOR["lapse"])
+    items_options = forms.CharField(
+        required=False,
+        label="items per assignment to try",
+        help_text="comma-separated, e.g. 50, 100, 200 (default: the study's)",
+    )
+    max_annotators = forms.IntegerField(
+        min_value=planning.MIN_PER_GROUP,
+        max_value=planning.MAX_ANNOTATORS,
+        initial=300,
+        help_text="search no further (each larger count costs simulation time)",
+    )
     replicates = forms.IntegerField(min_value=2, max_value=planning.MAX_REPLICATES, initial=100)
     seed = forms.IntegerField(min_value=0, max_value=2**31, initial=0)
 
@@ -35,6 +46,16 @@ class PlanForm(forms.Form):
         generated = study.study_pools.filter(pool__kind=ImagePool.Kind.GENERATED).select_related("pool")
         choices = [("", "—"), *[(sp.pool_id, sp.label or str(sp.pool)) for sp in generated]]
         self.fields["pool_a"].choices = self.fields["pool_b"].choices = choices
+
+    def clean_items_options(self) -> list[int]:
+        text = self.cleaned_data["items_options"].strip()
+        try:
+            options = [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise forms.ValidationError("whole numbers separated by commas") from None
+        if any(n < 1 for n in options) or len(options) > 5:
+            raise forms.ValidationError("at most 5 positive whole numbers")
+        return options
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -50,4 +71,12 @@ class PlanForm(forms.Form):
         pools = (d["pool_a"], d["pool_b"]) if d["goal"] == "pools" else None
         goal = planning.Goal(d["goal"], d["target"], scope=d["scope"], pools=pools)
         observer = {k: d[k] for k in ("d_prime", "d_prime_sd", "criterion", "lapse")}
-        return {"goal": goal, "price": d["price"], "replicates": d["replicates"], "seed": d["seed"], **observer}
+        search = {"items_options": d["items_options"] or None, "max_annotators": d["max_annotators"]}
+        return {
+            "goal": goal,
+            "price": d["price"],
+            "replicates": d["replicates"],
+            "seed": d["seed"],
+            **search,
+            **observer,
+        }

@@ -32,7 +32,21 @@ def study_design(study: Study) -> Design:
     )
 
 
-def plan_study(study: Study, goal: planning.Goal, *, price: float, replicates: int, seed: int, **observer: float):
+def plan_study(
+    study: Study,
+    goal: planning.Goal,
+    *,
+    price: float,
+    replicates: int = 100,
+    seed: int = 0,
+    items_options: list[int] | None = None,
+    max_annotators: int = planning.MAX_ANNOTATORS,
+    **observer: float,
+) -> planning.Plan:
+    """The plan of ``planning.plan`` for this study's design, under the prior with ``observer``'s overrides."""
     design = study_design(study)
     model = planning.observer_model(list(design.pools), **observer)
-    return planning.plan(design, goal, price=price, model=model, replicates=replicates, seed=seed)
+    return planning.plan(
+        design, goal, price=price, model=model, replicates=replicates, seed=seed, items_options=items_options,
+        max_annotators=max_annotators,
+    )  # fmt: skip

@@ -9,8 +9,9 @@ Goals:
   ``stats.two_way_accuracy_interval``) or per pool (each generated pool's fake error with the clustered interval
   the results page shows, ``clustered.two_way_interval``; the widest pool counts);
 - ``pools``: power (the share of replicates whose 95% interval of the difference excludes 0) to detect a
-  difference of ``target`` in fake error between two generated pools. The difference err_a − err_b is the mean of
-  one value per judgment of either pool (±n·y/n_pool), so the same two-way cluster-robust interval applies;
+  difference of ``target`` in fake error between two generated pools: the same two-way cluster-robust interval,
+  applied to the difference err_a − err_b through its influence per judgment (n/n_a·(y − err_a) for pool a,
+  −n/n_b·(y − err_b) for pool b: the delta method);
 - ``arms``: power to detect a difference of ``target`` in accuracy between the feedback arms, with the interval
   of ``stats.compare_arms`` that resamples annotators within each arm.
 
@@ -164,7 +165,11 @@ def _pools_detected(table: Judgments, a: int, b: int) -> float:
     if not (n_a and n_b):
         return 0.0
     y = part.answer_real.astype(np.float64)
-    low, high = two_way_interval(part, np.where(in_a, n * y / n_a, -n * y / n_b))
+    err_a, err_b = y[in_a].mean(), y[~in_a].mean()
+    # The difference's linearisation (its influence per judgment), shifted so that its mean is the difference:
+    # two_way_interval then sums each cluster's influence, the delta method for a difference of two means.
+    influence = np.where(in_a, n / n_a * (y - err_a), -n / n_b * (y - err_b))
+    low, high = two_way_interval(part, influence + (err_a - err_b))
     return float(low > 0 or high < 0)
 
 

@@ -74,7 +74,8 @@ def test_the_plan_page_shows_the_recommendation_to_the_owner_and_is_404_to_other
     )
     url = reverse("annotation:plan", args=[study.pk])
     query = {"goal": "halfwidth", "target": "0.08", "scope": "overall", "price": "1.5", "d_prime": "0.8",
-             "d_prime_sd": "0.5", "criterion": "0", "lapse": "0.02", "replicates": "10", "seed": "0"}  # fmt: skip
+             "d_prime_sd": "0.5", "criterion": "0", "lapse": "0.02", "replicates": "10", "seed": "0",
+             "max_annotators": "100", "items_options": "10, 20"}  # fmt: skip
     client.force_login(other)
     assert client.get(url, query).status_code == 404
     client.force_login(owner)
@@ -83,8 +84,12 @@ def test_the_plan_page_shows_the_recommendation_to_the_owner_and_is_404_to_other
     text = page.content.decode()
     assert 'id="plan-annotators"' in text and 'id="plan-method"' in text
     assert page.context["plan"].cost == page.context["plan"].recommended.annotators * 1.5
-    refused = client.get(url, {**query, "target": "2"})
-    assert refused.status_code == 200 and "target" in refused.context["form"].errors
+    assert page.context["plan"].recommended.items_per_assignment in (10, 20)
+    for field, value in (("target", "2"), ("items_options", "ten"), ("max_annotators", "5000"), ("pool_b", "")):
+        refused = client.get(url, {**query, "goal": "pools" if field == "pool_b" else "halfwidth", field: value})
+        assert refused.status_code == 200 and field in refused.context["form"].errors
+        assert refused.context["plan"] is None
+    assert client.get(url).status_code == 200  # the empty form, nothing simulated
 
 
 def test_a_goal_no_design_can_meet_returns_no_recommendation():
@@ -96,3 +101,14 @@ def test_a_pools_goal_builds_the_difference_into_the_model():
     goal = Goal("pools", 0.1, pools=(1, 2))
     model = planning.with_effect(planning.observer_model([1, 2]), DESIGN, goal)
     assert model.population_p_real(2) - model.population_p_real(1) == pytest.approx(0.1, abs=1e-6)
+
+
+def test_the_difference_between_pools_is_tested_at_its_nominal_size_and_reaches_its_power():
+    null = planning.observer_model([1, 2])
+    design = dataclasses.replace(DESIGN, annotators=30)
+    size = simulate(null, design, Goal("pools", 0.5, pools=(1, 2)), 200, seed=5)
+    assert 0.01 <= size.value <= 0.10  # 5% ± Monte Carlo error: the interval is neither too narrow nor too wide
+    goal = Goal("pools", 0.15, pools=(1, 2))
+    found = plan(DESIGN, goal, price=1.0, replicates=40, seed=3)
+    fresh = simulate(found.model, found.design, goal, 100, seed=55)
+    assert fresh.value >= planning.POWER - 3 * max(fresh.mc_error, 0.03)
