@@ -92,12 +92,18 @@ class Plan:
     goal: Goal
     recommended: Candidate | None  # None: no design up to MAX_ANNOTATORS meets the goal
     previous: Candidate | None  # the next smaller annotator count tried with the same items (it misses)
-    judgments_per_image: float
+    judgments_per_image: float  # expected, on the images of the most judged pool (real or generated)
     total_judgments: int
     cost: float
     price: float
     model: ObserverModel
     design: Design
+
+    @property
+    def judgments_wanted(self) -> int:
+        """The study's "judgments wanted per image" this plan needs: a study stops serving an image once it has
+        that many, so a smaller setting fills the study before the recommended annotators have all come."""
+        return math.ceil(self.judgments_per_image - 1e-9)
 
 
 def observer_model(pools: Sequence[int], **params: float) -> ObserverModel:
@@ -247,10 +253,12 @@ def plan(
                     best = (found, previous)
                 break
             previous = found
-    images = design.images_per_pool * (len(design.pools) + 1)
     if best is None:
         return Plan(goal, None, None, 0.0, 0, math.nan, price, assumed, design)
     found, previous = best
     chosen = dataclasses.replace(design, annotators=found.annotators, items_per_assignment=found.items_per_assignment)
     total = found.annotators * found.items_per_assignment
-    return Plan(goal, found, previous, total / images, total, found.annotators * price, price, assumed, chosen)
+    _, weights = design.weights
+    busiest = max(design.real_fraction, (1 - design.real_fraction) * float(weights.max()))
+    per_image = total * busiest / design.images_per_pool
+    return Plan(goal, found, previous, per_image, total, found.annotators * price, price, assumed, chosen)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from annotation_factories import ImagePoolFactory, UserFactory, open_study
+from annotation_factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, open_study
 from django.urls import reverse
 
+from annotation import services
 from annotation.simulation import planning
 from annotation.simulation.planning import Goal, plan, simulate
 from annotation.simulation.replicate import Design
@@ -27,6 +28,9 @@ def test_the_recommendation_meets_the_goal_in_a_fresh_simulation_and_the_next_sm
     assert smaller.value >= goal.target - 3 * smaller.mc_error
     assert found.cost == best.annotators * 2.0
     assert found.total_judgments == best.annotators * 30
+    # Half of all judgments are of the 60 real images: the busiest pool.
+    assert found.judgments_per_image == pytest.approx(best.annotators * 30 * 0.5 / 60)
+    assert found.judgments_wanted >= found.judgments_per_image
 
 
 def test_a_power_recommendation_reaches_80_percent_in_a_fresh_simulation():
@@ -70,7 +74,10 @@ def test_bad_input_is_refused_naming_the_field(call, field):
 def test_the_plan_page_shows_the_recommendation_to_the_owner_and_is_404_to_others(client):
     owner, other = UserFactory(is_staff=True), UserFactory(is_staff=True)
     study = open_study(
-        [ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")], items_per_assignment=20, user=owner
+        [ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")],
+        items_per_assignment=20,
+        judgments_per_item=1,
+        user=owner,
     )
     url = reverse("annotation:plan", args=[study.pk])
     query = {"goal": "halfwidth", "target": "0.08", "scope": "overall", "price": "1.5", "d_prime": "0.8",
@@ -85,6 +92,8 @@ def test_the_plan_page_shows_the_recommendation_to_the_owner_and_is_404_to_other
     assert 'id="plan-annotators"' in text and 'id="plan-method"' in text
     assert page.context["plan"].cost == page.context["plan"].recommended.annotators * 1.5
     assert page.context["plan"].recommended.items_per_assignment in (10, 20)
+    assert page.context["plan"].judgments_wanted > 1
+    assert 'id="plan-too-few"' in text  # the study wants 1 judgment an image: fewer than the plan needs
     for field, value in (("target", "2"), ("items_options", "ten"), ("max_annotators", "5000"), ("pool_b", "")):
         refused = client.get(url, {**query, "goal": "pools" if field == "pool_b" else "halfwidth", field: value})
         assert refused.status_code == 200 and field in refused.context["form"].errors
@@ -112,3 +121,23 @@ def test_the_difference_between_pools_is_tested_at_its_nominal_size_and_reaches_
     found = plan(DESIGN, goal, price=1.0, replicates=40, seed=3)
     fresh = simulate(found.model, found.design, goal, 100, seed=55)
     assert fresh.value >= planning.POWER - 3 * max(fresh.mc_error, 0.03)
+
+
+@pytest.mark.django_db
+def test_a_study_without_generated_pools_is_refused_by_name(staff_client):
+    study = services.create_study(name="only real", **STUDY_TEXTS)
+    services.set_study_pool(study, ImagePoolFactory(kind="real"))
+    page = staff_client.get(
+        reverse("annotation:plan", args=[study.pk]),
+        {"goal": "halfwidth", "target": "0.05", "scope": "overall", "price": "1", "d_prime": "0.8", "d_prime_sd": "0.5",
+         "criterion": "0", "lapse": "0.02", "replicates": "5", "seed": "0", "max_annotators": "20"},
+    )  # fmt: skip
+    assert page.status_code == 200 and "pools: the study has no generated pool" in page.context["error"]
+
+
+@pytest.mark.django_db
+def test_the_plan_page_needs_staff(client):
+    client.force_login(UserFactory())
+    study = open_study()
+    response = client.get(reverse("annotation:plan", args=[study.pk]))
+    assert response.status_code == 302 and "login" in response["Location"]
