@@ -34,11 +34,15 @@ def test_the_recommendation_meets_the_goal_in_a_fresh_simulation_and_the_next_sm
 
 
 def test_a_power_recommendation_reaches_80_percent_in_a_fresh_simulation():
-    goal = Goal("arms", 0.12)
+    goal = Goal("arms", 0.07)
     found = plan(DESIGN, goal, price=1.0, replicates=30, seed=2)
     assert found.recommended is not None
     fresh = simulate(found.model, found.design, goal, 80, seed=77)
     assert fresh.value >= planning.POWER - 3 * max(fresh.mc_error, 0.03)
+    assert found.previous is not None
+    smaller = dataclasses.replace(found.design, annotators=found.previous.annotators)
+    missed = simulate(found.model, smaller, goal, 80, seed=77)
+    assert missed.value <= planning.POWER + 3 * max(missed.mc_error, 0.03)
 
 
 def test_a_stricter_goal_never_needs_fewer_annotators():
