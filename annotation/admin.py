@@ -288,11 +288,13 @@ class StudyAdmin(admin.ModelAdmin):
     def links(self, study: Study) -> str:
         return format_html(
             '<a href="{}">results</a> · annotator link <code>{}</code> · <a href="{}">add attention checks</a>'
-            ' · <a href="{}" id="preview-link">preview as annotator</a> (nothing stored)',
+            ' · <a href="{}" id="preview-link">preview as annotator</a> (nothing stored)'
+            ' · <a href="{}" id="plan-link">plan this study</a>',
             study.get_absolute_url(),
             study.entry_path,
             reverse("admin:annotation_study_attention", args=[study.pk]),
             reverse("annotation:preview", args=[study.pk]),
+            reverse("annotation:plan", args=[study.pk]),
         )
 
     @admin.display(description="before opening")

@@ -11,8 +11,11 @@ from annotation.access import visible_studies
 from annotation.charts import chart_data, scatters, single_annotator_arms
 from annotation.export import csv_response, judgment_rows
 from annotation.models import Study, StudyItem
+from annotation.plan_form import PlanForm
+from annotation.planning import plan_study
 from annotation.progress import study_progress
 from annotation.results import CURVE_BIN, HUMAN, SIMULATED_CHOICES, Results, study_results, summary_rows
+from annotation.simulation.planning import MAX_REPLICATES
 
 # Prolific replaces these placeholders in a study's URL with the participant's, study's and session's ids.
 PROLIFIC_QUERY = "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
@@ -93,3 +96,18 @@ def item_image(request: HttpRequest, pk: int) -> HttpResponse:
         return images.image_response(served if served.is_file() else images.image_path(item.pool, item.file))
     except (images.ImageError, OSError):
         raise Http404("image not found") from None
+
+
+@staff_member_required
+def plan(request: HttpRequest, pk: int) -> HttpResponse:
+    """Plan this study: the fewest annotators meeting a goal, by simulation (``annotation.simulation.planning``)."""
+    study = _study(request, pk)
+    form = PlanForm(request.GET or None, study=study)
+    found, error = None, ""
+    if form.is_valid():
+        try:
+            found = plan_study(study, **form.arguments())
+        except ValueError as exc:
+            error = str(exc)
+    context = {"study": study, "form": form, "plan": found, "error": error, "max_replicates": MAX_REPLICATES}
+    return render(request, "annotation/plan.html", context)

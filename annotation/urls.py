@@ -31,6 +31,7 @@ urlpatterns = [
     path("s/a/<token:token>/withdraw", views.api_withdraw, name="withdraw"),
     path("s/i/<token:token>", views.image, name="image"),
     path("studies/<int:pk>/", staff_views.results, name="results"),
+    path("studies/<int:pk>/plan/", staff_views.plan, name="plan"),
     path("studies/<int:pk>/judgments.csv", staff_views.export_judgments, name="export_judgments"),
     path("studies/<int:pk>/summary.csv", staff_views.export_summary, name="export_summary"),
     path("studies/items/<int:pk>/image", staff_views.item_image, name="item_image"),
