@@ -198,6 +198,7 @@ def test_a_hype_time_study_reports_its_score_and_its_departures_from_the_standar
     page = response.content.decode()
     assert "HYPE-time" in page and "480 ms" in page
     assert "items_per_assignment is 6 (standard 450)" in page
+    assert 'id="hype-time-caveat"' in page, "HYPE-time's interval, a little under its 95%, says so"
 
 
 def _sweep_like_study(n_generated: int) -> tuple[Study, list[Any]]:
