@@ -152,7 +152,7 @@ def correlation_lines(study: Study) -> list[str]:
     from annotation.results import SIMULATED_ONLY, study_results  # numpy and scipy: the demo's end only
 
     lines = []
-    for name, c, _ in study_results(study, simulated=SIMULATED_ONLY).correlations:
+    for name, c in study_results(study, simulated=SIMULATED_ONLY).correlations:
         if c.undefined_reason:
             lines.append(f"human error (simulated) against {name}: no correlation: {c.undefined_reason}")
         else:

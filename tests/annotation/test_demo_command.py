@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -82,6 +83,10 @@ def test_the_demo_trains_opens_a_study_and_serves_it_on_embedded_defaults(tmp_pa
 
     # Again, serving this time: it reuses everything, and the printed links answer.
     served = subprocess.Popen(demo, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Reading its output blocks until a line comes: should the lines awaited never come, the demo is stopped, its
+    # output ends, and the assertions below say what it printed instead of the test hanging.
+    watchdog = threading.Timer(400, served.send_signal, args=(signal.SIGINT,))
+    watchdog.start()
     try:
         lines = []
         for line in served.stdout:
@@ -112,6 +117,7 @@ def test_the_demo_trains_opens_a_study_and_serves_it_on_embedded_defaults(tmp_pa
         worker_pid = int(re.search(r"worker started \(pid (\d+)", printed).group(1))
         assert _alive(worker_pid)
     finally:
+        watchdog.cancel()
         served.send_signal(signal.SIGINT)
         served.wait(timeout=60)
     assert not _alive(worker_pid), "Ctrl-C stops the worker too"

@@ -179,12 +179,17 @@ def _stop(worker: subprocess.Popen[bytes]) -> None:
         os.killpg(worker.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             worker.wait(timeout=30)
-    deadline = time.monotonic() + 5
-    while _group_alive(worker.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _await_group(worker.pid, seconds=5)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
+    _await_group(worker.pid, seconds=10)  # the killed are reaped by init, a moment later
+
+
+def _await_group(pgid: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _group_alive(pgid: int) -> bool:
