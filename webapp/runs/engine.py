@@ -3,8 +3,9 @@ settings), nothing that loads torch.
 
 Loaded with importlib so that the only ``import gan_engine`` statements of the web app stay in
 tasks.py, whose task bodies are the one place torch may load (the repository's hook checks this).
-Importing this module never imports torch: ``gan_engine.config``, ``gan_engine.registry`` and
-``gan_engine.metrics.scorers`` are torch-free by the engine's own contract (tests/runs checks it).
+Importing this module never imports torch: ``gan_engine.config``, ``gan_engine.registry``,
+``gan_engine.metrics.scorers`` and ``gan_engine.pools`` are torch-free by the engine's own contract (tests/runs
+checks it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ _config = importlib.import_module("gan_engine.config")
 _registry = importlib.import_module("gan_engine.registry")
 _scorers = importlib.import_module("gan_engine.metrics.scorers")
 _weights = importlib.import_module("gan_engine.metrics.weights")
+
+# The one PNG encoder of pools (torch-free): studies write their copies of pool images with it too.
+encode_png = importlib.import_module("gan_engine.pools").encode_png
 
 ConfigError: type[Exception] = importlib.import_module("gan_engine.errors").ConfigError
 TrainConfig = _config.TrainConfig
