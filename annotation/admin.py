@@ -28,7 +28,7 @@ from annotation.progress import study_progress
 from annotation.protocols import get_protocol
 from annotation.results import study_results, summary_rows
 from annotation.tasks import pilot_simulated_observers
-from webapp.runs.models import ImagePool, JobStatus
+from runs.models import ImagePool, JobStatus
 
 # Blank on a new study: the protocol's standard value.
 PROTOCOL_DEFAULTED = ("feedback", "items_per_assignment", "real_fraction", "block_size")

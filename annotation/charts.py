@@ -19,7 +19,7 @@ from annotation import stats
 from annotation.results import CURVE_BIN, Results
 from annotation.stats.correlation import MIN_POOLS
 from annotation.stats.result import plain
-from webapp.runs import numbers
+from runs import numbers
 
 CHANCE = 0.5
 

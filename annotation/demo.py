@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from annotation import services
 from annotation.models import Study
-from webapp.runs import engine, planning, sweeps
-from webapp.runs import services as run_services
-from webapp.runs.demo import DEMO_CHECKPOINTS, DEMO_NAME
-from webapp.runs.models import DomainClassifier, ImagePool, JobStatus, PoolScore, RunEvent, RunStatus, TrainingRun
+from runs import engine, planning, sweeps
+from runs import services as run_services
+from runs.demo import DEMO_CHECKPOINTS, DEMO_NAME
+from runs.models import DomainClassifier, ImagePool, JobStatus, PoolScore, RunEvent, RunStatus, TrainingRun
 
 STUDY_NAME = "demo: real or generated?"
 TITLE = "Clothes: real photographs or generated?"
@@ -81,7 +81,7 @@ def create_demo_study(
     wait: float,
     echo: Callable[[str], None],
 ) -> Study:
-    """A checkpoint sweep of the demo run (webapp/runs/sweeps.py): a pool of ``size`` images from each of
+    """A checkpoint sweep of the demo run (runs/sweeps.py): a pool of ``size`` images from each of
     ``checkpoints`` checkpoints, each scored (IS, FID, C2ST), and a real pool, in a study (feedback randomised
     between the arms) that the last finished job opens. Waits up to ``wait`` seconds for a worker to do it all."""
     deadline = time.monotonic() + wait

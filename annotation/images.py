@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.http import HttpResponse
 
-from webapp.runs.models import ImagePool
+from runs.models import ImagePool
 
 MANIFEST = "pool.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -172,7 +172,7 @@ def encode_study_images(public_id: str, sources: Iterable[Source], *, mode: str 
     """Decode every source and write it again with the one encoder into the study's folder; returns the study's
     mode ('L' unless some image has colour, or ``mode`` when the study already has images). Refused, before any
     file is written, when the images differ in size, or when a colour image would join a grey study."""
-    from webapp.runs.engine import encode_png  # the engine's torch-free half, loaded when a study opens
+    from runs.engine import encode_png  # the engine's torch-free half, loaded when a study opens
 
     sources = list(sources)
     sizes: dict[tuple[int, int], str] = {}

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from webapp.runs.models import ImagePool
+from runs.models import ImagePool
 
 # What public ids and tokens are made of (secrets.token_urlsafe's alphabet), and no longer than their fields.
 TOKEN_PATTERN = r"[A-Za-z0-9_-]{1,64}"

@@ -28,7 +28,7 @@ from annotation import images, readiness, services, views
 from annotation.models import Study
 from annotation.protocols import get_protocol
 from annotation.protocols.sequence import apportion
-from webapp.runs.models import ImagePool
+from runs.models import ImagePool
 
 PREVIEW_ITEMS = 20
 ARMS = ("feedback", "no_feedback")

@@ -18,7 +18,7 @@ from typing import Any
 
 from annotation.images import MANIFEST
 from annotation.models import Study, StudyPool
-from webapp.runs.models import ImagePool
+from runs.models import ImagePool
 
 
 @dataclass(frozen=True)

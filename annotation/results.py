@@ -20,7 +20,7 @@ from annotation import stats
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, Study, StudyItem, StudyPool
 from annotation.protocols import get_protocol
 from annotation.stats.result import Result, plain
-from webapp.runs.models import ImagePool, JobStatus, PoolScore
+from runs.models import ImagePool, JobStatus, PoolScore
 
 CONDITIONS = ("feedback", "no_feedback")
 # Which annotators' judgments the numbers count: people only (the default), simulated observers too, or only them.

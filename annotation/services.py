@@ -51,7 +51,7 @@ from annotation.models import (
 )
 from annotation.protocols import get_protocol, qualification
 from annotation.protocols.sequence import apportion, arrange, independent_counts, shuffle_blocks
-from webapp.runs.models import ImagePool, JobStatus
+from runs.models import ImagePool, JobStatus
 
 LIVE_STAGES = (Assignment.Stage.QUALIFICATION, Assignment.Stage.TEST, Assignment.Stage.COMPLETE)
 ANSWERING_STAGES = (Assignment.Stage.QUALIFICATION, Assignment.Stage.TEST)

@@ -149,7 +149,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "axes",
     "webapp.staff",
-    "webapp.runs",
+    "runs",
     "annotation",
 ]
 

@@ -12,7 +12,7 @@ admin.site.site_url = "/runs/"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="runs:list", permanent=False)),
     path(settings.ADMIN_PATH, admin.site.urls),
-    path("runs/", include("webapp.runs.urls")),
+    path("runs/", include("runs.urls")),
     # Human studies: annotators' links under /s/, researchers' results under /studies/.
     path("", include("annotation.urls")),
 ]

@@ -1,4 +1,4 @@
-"""Number formats of the results page: the dashboard's (webapp.runs.numbers), with a dash where a number is
+"""Number formats of the results page: the dashboard's (runs.numbers), with a dash where a number is
 undefined (NaN, None), so that no page ever shows "nan"."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from django import template
 
-from webapp.runs import numbers
+from runs import numbers
 
 register = template.Library()
 DASH = "—"

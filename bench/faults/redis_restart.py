@@ -92,8 +92,8 @@ def phase(stack: Stack, args: argparse.Namespace, label: str, sig: int) -> int:
     from run_factories import tiny_config
     from run_support import wait_for
 
-    from webapp.runs import services
-    from webapp.runs.models import LEASED_STATUSES, ImagePool, JobStatus, RunStatus, TrainingRun
+    from runs import services
+    from runs.models import LEASED_STATUSES, ImagePool, JobStatus, RunStatus, TrainingRun
 
     tag = f"{label.replace(' ', '-')}-{signal.Signals(sig).name}-{len(stack.processes)}"
     url = stack.redis.url

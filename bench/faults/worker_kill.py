@@ -66,8 +66,8 @@ def scenario(stack: Stack, args: argparse.Namespace) -> int:
     from run_factories import tiny_config
     from run_support import wait_for_run
 
-    from webapp.runs import services
-    from webapp.runs.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
+    from runs import services
+    from runs.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
 
     fresh = ", a fresh child per task" if args.pool == "prefork" else ""
     print(

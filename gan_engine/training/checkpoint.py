@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,10 @@ import torch
 
 from gan_engine.config import TrainConfig, config_from_dict
 from gan_engine.errors import CheckpointError, ConfigError
+from gan_engine.run_folder import list_checkpoints
 
 FORMAT = "gan_engine.checkpoint/1"
 _REQUIRED = ("format", "config", "step", "recipe", "rng", "labelled_indices", "image_shape")
-_NAME = re.compile(r"step_(\d+)\.pt$")
-
-
-def checkpoint_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints"
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
@@ -61,13 +56,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def checkpoint_config(path: str | Path) -> TrainConfig:
     return load_checkpoint(path)["config"]
-
-
-def list_checkpoints(run_dir: str | Path) -> list[Path]:
-    """The run's periodic checkpoints, oldest first."""
-    folder = checkpoint_dir(Path(run_dir))
-    found = [(int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := _NAME.search(p.name))]
-    return [p for _, p in sorted(found)]
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:

@@ -1,14 +1,7 @@
 """The training loop: ``train(config, run_dir, on_progress=..., should_stop=...)``.
 
-The engine's seam with whoever drives it (the CLI, a Celery worker): it writes files under
-``run_dir`` and reports plain data through its hooks, never touching a database.
-
-    run_dir/config.json        the validated config
-    run_dir/labelled.json      the labelled subset's indices (the seed's choice, recorded)
-    run_dir/metrics.jsonl      one line per logged step: losses, throughput, test error
-    run_dir/events.out.tfevents.*  the same for TensorBoard, when it is installed (training/tensorboard.py)
-    run_dir/samples/*.png      sample grids from fixed latents
-    run_dir/checkpoints/*.pt   checkpoints that resume the run exactly
+The engine's seam with whoever drives it (the CLI, a Celery worker): it writes the files of
+``gan_engine.run_folder`` under ``run_dir`` and reports plain data through its hooks, never touching a database.
 
 A run resumed from the checkpoint of step k ends with the same parameters, to the bit on the CPU,
 as one that ran through: batches depend only on their position, every RNG state is saved, and
@@ -24,12 +17,12 @@ from pathlib import Path
 
 import torch
 
+from gan_engine import run_folder
 from gan_engine.config import TrainConfig
 from gan_engine.recipes import Recipe, build_recipe
 from gan_engine.training import tensorboard
 from gan_engine.training.checkpoint import (
     check_resumable,
-    checkpoint_dir,
     load_checkpoint,
     prune_checkpoints,
     save_checkpoint,
@@ -100,13 +93,13 @@ def train(
     if state is None:
         start = 0
         recipe.initialize()
-        (run_dir / "labelled.json").write_text(json.dumps(data.labelled.tolist()))
+        (run_dir / run_folder.LABELLED_FILE).write_text(json.dumps(data.labelled.tolist()))
     else:
         recipe.load_state_dict(state["recipe"], str(resume))
         _set_rng_state(state["rng"])
         start = state["step"]
-        _truncate_metrics(run_dir / "metrics.jsonl", start)
-    (run_dir / "config.json").write_text(config.to_json())
+        _truncate_metrics(run_folder.metrics_path(run_dir), start)
+    (run_dir / run_folder.CONFIG_FILE).write_text(config.to_json())
 
     on_progress = tensorboard.tee(run_dir, start, on_progress)
     return _Loop(config, run_dir, recipe, data, on_progress, should_stop).run(start)
@@ -132,7 +125,7 @@ class _Loop:
             if _every(step, r.eval_every, last) and (metrics := self.recipe.evaluate()):
                 extras["metrics"] = metrics
             if _every(step, r.sample_every, last):
-                path = self.run_dir / "samples" / f"step_{step:08d}.png"
+                path = run_folder.grid_path(self.run_dir, step)
                 extras["sample_grid"] = str(write_grid(self.recipe.generator, self.z_grid, self.data.data_range, path))
             if _every(step, r.checkpoint_every, last) or stopping:
                 checkpoint = self._checkpoint(step)
@@ -148,7 +141,7 @@ class _Loop:
 
     def _checkpoint(self, step: int) -> Path:
         path = save_checkpoint(
-            checkpoint_dir(self.run_dir) / f"step_{step:08d}.pt",
+            run_folder.checkpoint_path(self.run_dir, step),
             {
                 "config": self.config.to_json(),
                 "step": step,
@@ -177,7 +170,7 @@ class _Loop:
             sample_grid=extras.get("sample_grid"),
             checkpoint=extras.get("checkpoint"),
         )
-        with (self.run_dir / "metrics.jsonl").open("a") as f:
+        with run_folder.metrics_path(self.run_dir).open("a") as f:
             f.write(json.dumps({"step": step, "epoch": progress.epoch, **progress.losses, **progress.metrics}) + "\n")
         if self.on_progress is not None:
             self.on_progress(progress)

@@ -17,7 +17,7 @@ from factory.django import DjangoModelFactory
 
 from annotation import services
 from annotation.models import Assignment, Study
-from webapp.runs.models import ImagePool, JobStatus
+from runs.models import ImagePool, JobStatus
 
 SIDE = 8
 

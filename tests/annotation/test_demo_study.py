@@ -19,9 +19,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from annotation.models import Study, StudyItem
-from webapp.runs import engine
-from webapp.runs.demo import DEMO_NAME
-from webapp.runs.models import Checkpoint, DomainClassifier, ImagePool, PoolScore, RunStatus, TrainingRun
+from runs import engine
+from runs.demo import DEMO_NAME
+from runs.models import Checkpoint, DomainClassifier, ImagePool, PoolScore, RunStatus, TrainingRun
 
 REPO = Path(__file__).resolve().parents[2]
 # A second of training on the CPU: scikit-learn's digits, a tenth of the paper's widths.

@@ -18,7 +18,7 @@ from scipy.stats import binomtest
 from annotation import services
 from annotation.export import JUDGMENT_COLUMNS
 from annotation.models import Judgment, Study
-from webapp.runs.models import JobStatus, PoolScore
+from runs.models import JobStatus, PoolScore
 
 pytestmark = pytest.mark.django_db
 

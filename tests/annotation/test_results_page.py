@@ -17,7 +17,7 @@ from annotation import services
 from annotation.charts import chart_data
 from annotation.models import Study
 from annotation.results import study_results
-from webapp.runs.models import JobStatus, PoolScore
+from runs.models import JobStatus, PoolScore
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from annotation import services
 from annotation.models import Annotator, Assignment, Judgment, Study, StudyItem
-from webapp.runs.models import Checkpoint, TrainingRun
+from runs.models import Checkpoint, TrainingRun
 
 pytestmark = pytest.mark.django_db
 

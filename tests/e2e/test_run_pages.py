@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from webapp.runs.models import MetricKind, MetricPoint, RunStatus, TrainingRun
+from runs.models import MetricKind, MetricPoint, RunStatus, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

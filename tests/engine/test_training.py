@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from gan_engine.errors import CheckpointError
-from gan_engine.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from gan_engine.run_folder import list_checkpoints
+from gan_engine.training.checkpoint import latest_checkpoint, load_checkpoint
 from gan_engine.training.loop import train
 
 ALL_SWITCHES = {

@@ -9,8 +9,8 @@ import factory
 from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
-from webapp.runs import engine
-from webapp.runs.models import Checkpoint, MetricKind, MetricPoint, RunStatus, TrainingRun
+from runs import engine
+from runs.models import Checkpoint, MetricKind, MetricPoint, RunStatus, TrainingRun
 
 # Trains in about a second on the CPU (scikit-learn's digits, a tenth of the paper's widths).
 TINY: dict[str, dict[str, Any]] = {

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 if TYPE_CHECKING:
-    from webapp.runs.models import TrainingRun
+    from runs.models import TrainingRun
 
 
 def children(pid: int) -> list[int]:
@@ -64,7 +64,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def wait_for_run(run_id: int, timeout: float, what: str, check: Callable[[TrainingRun], bool]) -> TrainingRun:
-    from webapp.runs.models import TrainingRun
+    from runs.models import TrainingRun
 
     def probe() -> TrainingRun | None:
         run = TrainingRun.objects.get(pk=run_id)

@@ -13,8 +13,8 @@ import pytest
 import redis
 from run_support import RedisServer, queued_messages
 
+from runs import tasks
 from webapp import celery_app
-from webapp.runs import tasks
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from webapp.runs.numbers import count, duration, measurement, metric, number, percent, setting
+from runs.numbers import count, duration, measurement, metric, number, percent, setting
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ from django.urls import reverse
 from run_factories import CheckpointFactory, TrainingRunFactory, tiny_config
 from run_support import queued_messages
 
-from webapp.runs import engine, services
-from webapp.runs.forms import RunConfigForm, form_name, overrides_of
-from webapp.runs.models import Ablation, DomainClassifier, ImagePool, JobStatus, PoolScore, RunStatus, TrainingRun
+from runs import engine, services
+from runs.forms import RunConfigForm, form_name, overrides_of
+from runs.models import Ablation, DomainClassifier, ImagePool, JobStatus, PoolScore, RunStatus, TrainingRun
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.urls import reverse
 from run_factories import CheckpointFactory, MetricPointFactory, TrainingRunFactory
 
-from webapp.runs import services, views
-from webapp.runs.models import MetricKind, RunEvent, RunStatus
+from runs import services, views
+from runs.models import MetricKind, RunEvent, RunStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +149,7 @@ def test_the_workers_page_shows_who_trains_what_and_the_queue(staff_client, sett
 
 
 def test_a_failed_score_shows_its_reason_and_fix_on_the_run_page(staff_client, monkeypatch, tmp_path):
-    from webapp.runs.models import ImagePool, JobStatus, PoolScore
+    from runs.models import ImagePool, JobStatus, PoolScore
 
     monkeypatch.setenv("GAN_SCORER_DIR", str(tmp_path))
     run = TrainingRunFactory(status=RunStatus.DONE)

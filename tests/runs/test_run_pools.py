@@ -10,8 +10,8 @@ import pytest
 from run_factories import tiny_config
 from run_support import wait_for
 
-from webapp.runs import services
-from webapp.runs.models import (
+from runs import services
+from runs.models import (
     DomainClassifier,
     ImagePool,
     JobStatus,

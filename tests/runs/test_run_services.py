@@ -14,9 +14,8 @@ from django.utils import timezone
 from run_factories import CheckpointFactory, MetricPointFactory, StaffFactory, TrainingRunFactory, tiny_config
 from run_support import queued_messages
 
-from webapp import celery_app
-from webapp.runs import engine, planning, services
-from webapp.runs.models import (
+from runs import engine, planning, services
+from runs.models import (
     Checkpoint,
     ImagePool,
     JobStatus,
@@ -26,6 +25,7 @@ from webapp.runs.models import (
     RunStatus,
     TrainingRun,
 )
+from webapp import celery_app
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from django.urls import reverse
 from run_factories import StaffFactory, tiny_config
 from run_support import queued_messages, wait_for, wait_for_run
 
-from webapp.runs import services, tasks
-from webapp.runs.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
+from runs import services, tasks
+from runs.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -11,8 +11,8 @@ from run_factories import tiny_config
 from run_support import wait_for, wait_for_run
 
 from annotation import images
-from webapp.runs import services
-from webapp.runs.models import Checkpoint, ImagePool, JobStatus, RunStatus, artifact_path
+from runs import services
+from runs.models import Checkpoint, ImagePool, JobStatus, RunStatus, artifact_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

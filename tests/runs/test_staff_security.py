@@ -34,7 +34,7 @@ PASSWORD = "pw-for-tests"
 ATTACKER, RESEARCHER, ELSEWHERE = "203.0.113.7", "198.51.100.20", "192.0.2.44"
 LIMIT = 20
 # The modules of every view in the URLconf: a view in any other module is a page this file has not classified.
-STAFF_VIEW_MODULES = {"webapp.runs.views", "annotation.staff_views", "annotation.preview"}
+STAFF_VIEW_MODULES = {"runs.views", "annotation.staff_views", "annotation.preview"}
 PUBLIC_VIEW_MODULES = {"annotation.views", "django.views.generic.base"}
 
 pytestmark = pytest.mark.django_db
@@ -297,7 +297,7 @@ def test_the_admin_path_is_configurable(value, error):
 
 def test_the_demo_admin_logs_in_with_its_printed_password_even_after_a_lockout(client, behind_nginx):
     """The demo keeps the second factor off; a new demo password also lifts a lock left on its account."""
-    from webapp.runs.demo import ensure_admin
+    from runs.demo import ensure_admin
 
     assert not django_settings.STAFF_2FA
     account = ensure_admin(password="first-demo-password")

@@ -13,8 +13,8 @@ from run_support import queued_messages, wait_for
 
 from annotation import readiness
 from annotation.models import Study
-from webapp.runs import planning, services, sweeps
-from webapp.runs.models import (
+from runs import planning, services, sweeps
+from runs.models import (
     DomainClassifier,
     ImagePool,
     JobStatus,

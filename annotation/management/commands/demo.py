@@ -39,9 +39,9 @@ from annotation.management.commands.demo_study import (
     simulate_observers,
     site_address,
 )
-from webapp.runs import demo, services
-from webapp.runs.management.commands.demo_web import account_lines
-from webapp.runs.models import RunStatus, TrainingRun
+from runs import demo, services
+from runs.management.commands.demo_web import account_lines
+from runs.models import RunStatus, TrainingRun
 
 POLL_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1

@@ -16,8 +16,8 @@ from annotation import demo, services
 from annotation.demo import DEMO_OBSERVERS
 from annotation.models import Annotator, Study
 from annotation.simulation.driver import DriverError
-from webapp.runs import services as run_services
-from webapp.runs.demo import DEMO_CHECKPOINTS
+from runs import services as run_services
+from runs.demo import DEMO_CHECKPOINTS
 
 
 def add_study_arguments(parser: CommandParser) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 from django.db.models import Q
 from django.urls import reverse
 
-from webapp.runs import engine
-from webapp.runs.models import Checkpoint, DomainClassifier, JobStatus, RunStatus, TrainingRun
+from runs import engine
+from runs.models import Checkpoint, DomainClassifier, JobStatus, RunStatus, TrainingRun
 
 # Recipes whose evaluation is a classifier's test error (gan_engine/recipes: improved_gan, supervised).
 CLASSIFYING_RECIPES = ("improved_gan", "improved_gan_ssl", "supervised")

@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class RunsConfig(AppConfig):
-    name = "webapp.runs"
+    name = "runs"
     label = "runs"
     verbose_name = "Training runs"

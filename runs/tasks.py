@@ -21,7 +21,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from webapp.runs import services
+from runs import services
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def recover_stale_runs() -> int:
 
 @shared_task(name="runs.finish_sweep", **RETRY_POLICY)
 def finish_sweep(study_id: int, score_ids: list[int], open_study: bool) -> str:
-    from webapp.runs import sweeps  # sweeps imports this module
+    from runs import sweeps  # sweeps imports this module
 
     outcome = sweeps.finish_sweep(study_id, score_ids, open_study)
     log.info("sweep of study %s: %s", study_id, outcome)

@@ -1,5 +1,5 @@
 """``manage.py sweep RUN [RUN...]``: sample N checkpoints of each run, score every pool, and make a study that mixes
-them with real images (webapp/runs/sweeps.py). A worker on the cpu queue does the work; this command queues it."""
+them with real images (runs/sweeps.py). A worker on the cpu queue does the work; this command queues it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from webapp.runs import planning, sweeps
-from webapp.runs.models import TrainingRun
-from webapp.runs.services import ServiceError
+from runs import planning, sweeps
+from runs.models import TrainingRun
+from runs.services import ServiceError
 
 
 class Command(BaseCommand):

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
-from webapp.runs import demo, services
+from runs import demo, services
 
 
 class Command(BaseCommand):

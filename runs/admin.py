@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from webapp.runs import engine, planning, services, sweeps
-from webapp.runs.forms import (
+from runs import engine, planning, services, sweeps
+from runs.forms import (
     DomainClassifierForm,
     RealPoolForm,
     RunConfigForm,
@@ -28,7 +28,7 @@ from webapp.runs.forms import (
     SweepForm,
     config_sections,
 )
-from webapp.runs.models import (
+from runs.models import (
     ACTIVE_STATUSES,
     LEASED_STATUSES,
     Ablation,
@@ -40,7 +40,7 @@ from webapp.runs.models import (
     RunStatus,
     TrainingRun,
 )
-from webapp.runs.numbers import count, duration, percent, setting
+from runs.numbers import count, duration, percent, setting
 
 REFUSALS = (services.ServiceError, engine.ConfigError)
 # Posted by the buttons of a run's change page, which run the list's actions on that one run: go back there.

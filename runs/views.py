@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 from collections import defaultdict
 from typing import Any
 
@@ -20,9 +19,10 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from webapp.runs import engine, planning
-from webapp.runs.admin import score_html
-from webapp.runs.models import (
+from gan_engine import run_folder
+from runs import engine, planning
+from runs.admin import score_html
+from runs.models import (
     LEASED_STATUSES,
     Ablation,
     DomainClassifier,
@@ -40,7 +40,6 @@ STOP_POLLING = 286  # htmx: stop polling this element
 LOG_TAIL = 40
 MAX_POINTS = 2000  # per series sent to a chart; longer series are thinned evenly
 RUNS_PER_PAGE = 50
-_GRID_NAME = re.compile(r"step_(\d+)\.png$")
 
 
 def _with_summary(runs: QuerySet[TrainingRun]) -> QuerySet[TrainingRun]:
@@ -116,10 +115,7 @@ def _live_context(pk: int) -> dict[str, Any]:
 
 def _grid_steps(run: TrainingRun) -> list[int]:
     """The steps of every sample grid on disk, oldest first (the slider's stops)."""
-    folder = run.run_dir / "samples"
-    if not folder.is_dir():
-        return []
-    return sorted(int(m.group(1)) for path in folder.iterdir() if (m := _GRID_NAME.search(path.name)))
+    return run_folder.grid_steps(run.run_dir)
 
 
 @staff_member_required
@@ -177,7 +173,7 @@ def run_sample(request: HttpRequest, pk: int) -> FileResponse:
     run = get_object_or_404(TrainingRun, pk=pk)
     grid = request.GET.get("grid", "")
     if grid.isdigit():
-        relative = f"{run.run_dir_name}/samples/step_{int(grid):08d}.png"
+        relative = str(run_folder.grid_path(run.run_dir_name, int(grid)))
     elif run.sample_grid:
         relative = run.sample_grid
     else:

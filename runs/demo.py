@@ -13,8 +13,8 @@ from typing import Any
 from axes.utils import reset as reset_lockouts
 from django.contrib.auth import get_user_model
 
-from webapp.runs import engine, services
-from webapp.runs.models import RunStatus, TrainingRun
+from runs import engine, services
+from runs.models import RunStatus, TrainingRun
 
 DEMO_NAME = "demo: Fashion-MNIST, 100 labels"
 DEMO_CHECKPOINT_EVERY = 150

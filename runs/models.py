@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from webapp.runs.numbers import measurement, number
+from runs.numbers import measurement, number
 
 
 def artifact_path(relative: str) -> Path:

@@ -20,9 +20,9 @@ from django.db import transaction
 
 from annotation import services as study_services
 from annotation.models import Study
-from webapp.runs import planning, tasks
-from webapp.runs.models import ImagePool, JobStatus, PoolScore, RunEvent, TrainingRun
-from webapp.runs.services import ServiceError, _author, _event, draw_real_pool, sample_pool
+from runs import planning, tasks
+from runs.models import ImagePool, JobStatus, PoolScore, RunEvent, TrainingRun
+from runs.services import ServiceError, _author, _event, draw_real_pool, sample_pool
 
 log = logging.getLogger(__name__)
 

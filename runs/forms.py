@@ -13,8 +13,8 @@ from typing import Any
 
 from django import forms
 
-from webapp.runs import engine, planning
-from webapp.runs.models import DomainClassifier, ImagePool, TrainingRun
+from runs import engine, planning
+from runs.models import DomainClassifier, ImagePool, TrainingRun
 
 BLANK = ("", "recipe default")
 

@@ -1,10 +1,10 @@
-"""The dashboard's filters: webapp.runs.numbers, for templates."""
+"""The dashboard's filters: runs.numbers, for templates."""
 
 from __future__ import annotations
 
 from django import template
 
-from webapp.runs import numbers
+from runs import numbers
 
 register = template.Library()
 

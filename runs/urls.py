@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.runs import views
+from runs import views
 
 app_name = "runs"
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import logging
 import random
-import re
 import shutil
 import threading
 import traceback
@@ -35,8 +34,9 @@ from django.db import Error, InterfaceError, OperationalError, connections, tran
 from django.db.models import Q
 from django.utils import timezone
 
-from webapp.runs import engine, planning
-from webapp.runs.models import (
+from gan_engine import run_folder
+from runs import engine, planning
+from runs.models import (
     LEASED_STATUSES,
     Ablation,
     Checkpoint,
@@ -50,13 +50,12 @@ from webapp.runs.models import (
     RunStatus,
     TrainingRun,
 )
-from webapp.runs.numbers import metric
+from runs.numbers import metric
 
 log = logging.getLogger(__name__)
 
 # Errors of the database connection rather than of the run: the task retries them.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
-_CHECKPOINT_NAME = re.compile(r"step_(\d+)\.pt$")
 
 
 class ServiceError(Exception):
@@ -89,7 +88,7 @@ def _relative(path: str | Path) -> str:
 
 def _queue(task: str, *args: Any) -> None:
     """Send the task once the surrounding transaction commits: a worker must find the rows it is sent."""
-    from webapp.runs import tasks  # tasks imports this module
+    from runs import tasks  # tasks imports this module
 
     transaction.on_commit(lambda: getattr(tasks, task).delay(*args))
 
@@ -378,8 +377,7 @@ def claim_run(run_id: int, *, worker: str) -> Claim | None:
 
 def begin_training(claim: Claim, *, resume: Path | None, device: str) -> None:
     """Record where this attempt starts, and forget what an interrupted attempt logged past that point."""
-    match = _CHECKPOINT_NAME.search(resume.name) if resume is not None else None
-    step = int(match.group(1)) if match else 0
+    step = (run_folder.checkpoint_step(resume) or 0) if resume is not None else 0
     with transaction.atomic():
         run = _locked(claim.run_id)
         if run.lease_token != claim.token:
@@ -389,7 +387,7 @@ def begin_training(claim: Claim, *, resume: Path | None, device: str) -> None:
         run.resumed_from_step = step if resume is not None else None
         if resume is None:
             run.sample_grid, run.sample_step = "", None
-            (claim.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            run_folder.metrics_path(claim.run_dir).unlink(missing_ok=True)
         run.save()
         trained = MetricPoint.objects.filter(run=run, kind__in=[MetricKind.LOSS, MetricKind.EVAL], step__gt=step)
         trained.delete()
