@@ -6,7 +6,7 @@ process. The training API loads on first use::
 
     from gan_engine import build_config, train
     config = build_config("improved_gan_ssl", {"optim": {"steps": 600}})
-    result = train(config, "runs/ssl", on_progress=print)
+    result = train(config, "out/ssl", on_progress=print)
 """
 
 from __future__ import annotations
