@@ -12,8 +12,7 @@ from collections.abc import Callable
 
 from annotation import services
 from annotation.models import Study
-from runs import engine, planning, sweeps
-from runs import services as run_services
+from runs import actions, planning, sweeps
 from runs.demo import DEMO_CHECKPOINTS, DEMO_NAME
 from runs.models import DomainClassifier, ImagePool, JobStatus, PoolScore, RunEvent, RunStatus, TrainingRun
 
@@ -60,12 +59,12 @@ def queue_demo_scorer(dataset: str) -> str | None:
     ready = [option.name for option in planning.sweep_scorers(dataset) if option.ready]
     if ready:
         return ready[0]
-    own = engine.domain_scorer(dataset)
+    own = planning.domain_scorer(dataset)
     if own is None:
         return None
     busy = DomainClassifier.objects.filter(scorer=own, status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
     if not busy.exists():
-        run_services.train_domain_classifier(
+        actions.train_domain_classifier(
             dataset, epochs=DEMO_SCORER_EPOCHS, min_accuracy=DEMO_SCORER_MIN_ACCURACY, limit=DEMO_SCORER_LIMIT
         )
     return own

@@ -1,1 +1,1 @@
-"""Training runs: models, the services that write them, Celery tasks, admin and the researchers' dashboard."""
+"""Training runs: models, the actions and worker steps that write them, Celery tasks, admin and the dashboard."""

@@ -17,7 +17,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from runs import engine, planning, services, sweeps
+from gan_engine.errors import ConfigError
+from runs import actions, planning, sweeps
 from runs.forms import (
     DomainClassifierForm,
     RealPoolForm,
@@ -42,7 +43,7 @@ from runs.models import (
 )
 from runs.numbers import count, duration, percent, setting
 
-REFUSALS = (services.ServiceError, engine.ConfigError)
+REFUSALS = (actions.RunError, ConfigError)
 # Posted by the buttons of a run's change page, which run the list's actions on that one run: go back there.
 RETURN_FIELD = "_return"
 LAUNCH_BUTTON = "_launch"
@@ -132,7 +133,7 @@ def _score(
         request,
         pools,
         "Scoring queued",
-        lambda pool: services.score_pool(pool, **options, user=request.user),
+        lambda pool: actions.score_pool(pool, **options, user=request.user),
         lambda score: f"{score} queued on the cpu queue.",
     )
     return None
@@ -292,12 +293,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
         config = getattr(form, "config", None)
         launch = LAUNCH_BUTTON in request.POST and config is not None
         if change:
-            services.edit_run(obj, name=obj.name, notes=obj.notes, config=config)
+            actions.edit_run(obj, name=obj.name, notes=obj.notes, config=config)
             if launch:
-                services.launch_run(obj, user=request.user)
+                actions.launch_run(obj, user=request.user)
         else:
             _created_by_service(
-                obj, services.create_run(config, name=obj.name, notes=obj.notes, user=request.user, launch=launch)
+                obj, actions.create_run(config, name=obj.name, notes=obj.notes, user=request.user, launch=launch)
             )
         if launch:
             obj.refresh_from_db()
@@ -337,15 +338,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Launch the selected drafts")
     def launch(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(self, request, queryset, "Launched", lambda run: services.launch_run(run, user=request.user), _queued)
+        _each(self, request, queryset, "Launched", lambda run: actions.launch_run(run, user=request.user), _queued)
 
     @admin.action(description="Cancel the selected runs")
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(self, request, queryset, "Cancelled or told to stop", lambda r: services.cancel_run(r, user=request.user))
+        _each(self, request, queryset, "Cancelled or told to stop", lambda r: actions.cancel_run(r, user=request.user))
 
     @admin.action(description="Resume the selected runs from their newest checkpoint")
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(self, request, queryset, "Queued to resume", lambda run: services.resume_run(run, user=request.user))
+        _each(self, request, queryset, "Queued to resume", lambda run: actions.resume_run(run, user=request.user))
 
     @admin.action(description="Duplicate the selected runs as drafts")
     def duplicate(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -354,7 +355,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             request,
             queryset,
             "Duplicated",
-            lambda run: services.duplicate_run(run, user=request.user),
+            lambda run: actions.duplicate_run(run, user=request.user),
             lambda copy: f"Draft {copy} created: edit it, then launch it.",
         )
         if request.POST.get(RETURN_FIELD) == "change" and len(copies) == 1:
@@ -370,7 +371,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             for run in queryset:
                 try:
                     plans.append(planning.plan_ablation(run))
-                except engine.ConfigError as exc:
+                except ConfigError as exc:
                     self.message_user(request, f"{run}: {exc}", messages.ERROR)
             return _options_page(
                 self,
@@ -386,7 +387,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             request,
             queryset,
             "Ablations launched",
-            lambda run: services.launch_ablation(run, user=request.user),
+            lambda run: actions.launch_ablation(run, user=request.user),
             lambda ablation: format_html(
                 '{}: {} runs queued; <a href="{}">side by side</a>.',
                 ablation,
@@ -447,7 +448,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             request,
             queryset,
             "Pools queued",
-            lambda run: services.sample_pool(run, **options, user=request.user),
+            lambda run: actions.sample_pool(run, **options, user=request.user),
             lambda pool: f"{pool} queued on the cpu queue.",
         )
         return None
@@ -489,7 +490,7 @@ class ImagePoolAdmin(admin.ModelAdmin):
         if change:
             return
         options = {key: form.cleaned_data[key] for key in ("size", "seed", "split", "image_size")}
-        _created_by_service(obj, services.draw_real_pool(form.cleaned_data["dataset"], **options, user=request.user))
+        _created_by_service(obj, actions.draw_real_pool(form.cleaned_data["dataset"], **options, user=request.user))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("run").prefetch_related("scores")
@@ -514,7 +515,7 @@ class ImagePoolAdmin(admin.ModelAdmin):
             request,
             datasets,
             "Domain classifiers queued",
-            lambda dataset: services.train_domain_classifier(dataset, user=request.user),
+            lambda dataset: actions.train_domain_classifier(dataset, user=request.user),
             lambda classifier: f"{classifier.scorer} queued for a GPU worker (domain classifier #{classifier.pk}).",
         )
 
@@ -560,7 +561,7 @@ class DomainClassifierAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: DomainClassifier, form: Any, change: bool) -> None:
         if change:
             return
-        classifier = services.train_domain_classifier(
+        classifier = actions.train_domain_classifier(
             obj.dataset, epochs=obj.epochs, min_accuracy=obj.min_accuracy, limit=obj.limit, user=request.user
         )
         _created_by_service(obj, classifier)

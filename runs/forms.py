@@ -13,7 +13,10 @@ from typing import Any
 
 from django import forms
 
-from runs import engine, planning
+from gan_engine.config import TrainConfig, build_config, field_specs
+from gan_engine.errors import ConfigError
+from gan_engine.registry import DATASETS, RECIPES
+from runs import planning
 from runs.models import DomainClassifier, ImagePool, TrainingRun
 
 BLANK = ("", "recipe default")
@@ -27,9 +30,9 @@ def form_name(dotted: str) -> str:
 def _recipe_default_text(spec: Any) -> str:
     section, _, name = spec.name.partition(".")
     per_recipe = [
-        f"{recipe}: {engine.recipe_defaults(recipe)[section][name]!r}"
-        for recipe in engine.recipe_names()
-        if name in engine.recipe_defaults(recipe).get(section, {})
+        f"{recipe}: {RECIPES.get(recipe).defaults[section][name]!r}"
+        for recipe in RECIPES.names()
+        if name in RECIPES.get(recipe).defaults.get(section, {})
     ]
     text = f"{spec.help}. Default {spec.default!r}"
     return text + (f" ({'; '.join(per_recipe)})." if per_recipe else ".")
@@ -49,7 +52,7 @@ def config_field(spec: Any) -> forms.Field:
 def config_sections() -> dict[str, list[str]]:
     """Section → form field names, in the engine's order (the admin's fieldsets)."""
     sections: dict[str, list[str]] = {}
-    for spec in engine.field_specs():
+    for spec in field_specs():
         sections.setdefault(spec.name.partition(".")[0], []).append(form_name(spec.name))
     return sections
 
@@ -57,11 +60,11 @@ def config_sections() -> dict[str, list[str]]:
 def _config_fields() -> dict[str, forms.Field]:
     fields: dict[str, forms.Field] = {
         "recipe": forms.ChoiceField(
-            choices=[(name, f"{name}: {engine.recipe_description(name)}") for name in engine.recipe_names()],
-            initial=engine.DEFAULT_RECIPE,
+            choices=[(name, f"{name}: {RECIPES.get(name).description}") for name in RECIPES.names()],
+            initial=TrainConfig.recipe,
         )
     }
-    fields.update({form_name(spec.name): config_field(spec) for spec in engine.field_specs()})
+    fields.update({form_name(spec.name): config_field(spec) for spec in field_specs()})
     return fields
 
 
@@ -85,14 +88,14 @@ class _RunConfigFormBase(forms.ModelForm):
         if not recipe:
             return cleaned
         overrides: dict[str, dict[str, Any]] = {}
-        for spec in engine.field_specs():
+        for spec in field_specs():
             value = cleaned.get(form_name(spec.name))
             if value not in (None, ""):
                 section, _, name = spec.name.partition(".")
                 overrides.setdefault(section, {})[name] = value
         try:
-            self.config = engine.build_config(recipe, overrides)
-        except engine.ConfigError as exc:
+            self.config = build_config(recipe, overrides)
+        except ConfigError as exc:
             for field, message in exc.errors.items():
                 name = form_name(field)
                 if name in self.fields:
@@ -111,9 +114,9 @@ RunConfigForm: type[_RunConfigFormBase] = type(
 def overrides_of(config: dict[str, Any]) -> dict[str, str]:
     """A stored config as form values: the fields that differ from its recipe's defaults, blank elsewhere."""
     recipe = config["recipe"]
-    defaults = engine.build_config(recipe, {}).to_dict()
+    defaults = build_config(recipe, {}).to_dict()
     values: dict[str, str] = {"recipe": recipe}
-    for spec in engine.field_specs():
+    for spec in field_specs():
         section, _, name = spec.name.partition(".")
         value = config.get(section, {}).get(name, defaults[section][name])
         if value != defaults[section][name]:
@@ -166,7 +169,7 @@ class DomainClassifierForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        datasets = [name for name in engine.dataset_names() if engine.domain_scorer(name)]
+        datasets = [name for name in DATASETS.names() if planning.domain_scorer(name)]
         self.fields["dataset"] = forms.ChoiceField(choices=[(name, name) for name in datasets])
         self.fields["min_accuracy"].help_text = "nothing is stored below this test accuracy"
         self.fields["limit"].help_text = "train on the first N training images only (quick checks)"
@@ -181,7 +184,7 @@ class RealPoolForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["dataset"] = forms.ChoiceField(choices=[(name, name) for name in engine.dataset_names()])
+        self.fields["dataset"] = forms.ChoiceField(choices=[(name, name) for name in DATASETS.names()])
         self.fields["split"] = forms.ChoiceField(choices=(("train", "train"), ("test", "test")), initial="train")
         self.fields["seed"].help_text = "seed of the random draw"
         self.fields["image_size"].help_text = "resize to this size, to match the generator's output (blank: native)"

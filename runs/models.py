@@ -1,5 +1,6 @@
 """The research side's records: training runs, their checkpoints and metric series, image pools and
-their scores. Fields, constraints and small properties only: every write goes through services.py."""
+their scores. Fields, constraints and small properties only: every write goes through actions.py
+(the web's) or worker.py (the worker's)."""
 
 from __future__ import annotations
 

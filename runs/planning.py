@@ -1,16 +1,18 @@
 """What an action would do, before it is taken: the ablation grid's variants and what each changes, what
 runs cost in time, where a queued run stands, and which scorers can run now. Read-only: the admin's
-confirmation and option pages, the dashboard and services.launch_ablation use it."""
+confirmation and option pages, the dashboard and actions.launch_ablation use it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.db.models import Q
 from django.urls import reverse
 
-from runs import engine
+from gan_engine.config import ablation_grid, config_from_dict
+from gan_engine.metrics import scorers, weights
 from runs.models import Checkpoint, DomainClassifier, JobStatus, RunStatus, TrainingRun
 
 # Recipes whose evaluation is a classifier's test error (gan_engine/recipes: improved_gan, supervised).
@@ -120,11 +122,11 @@ class AblationPlan:
 def plan_ablation(run: TrainingRun) -> AblationPlan:
     """The paper's ablation grid from the run's config: each variant with what it changes. A variant whose
     technique was already off in the base equals the base; it would train the same run again."""
-    base = engine.config_from_dict(run.config)
+    base = config_from_dict(run.config)
     base_dict = base.to_dict()
     speed = measured_speed(run)
     variants = []
-    for name, config in engine.ablation_grid(base).items():
+    for name, config in ablation_grid(base).items():
         as_dict = config.to_dict()
         variants.append(
             Variant(
@@ -136,6 +138,30 @@ def plan_ablation(run: TrainingRun) -> AblationPlan:
             )
         )
     return AblationPlan(run=run, variants=variants, speed=speed)
+
+
+def scorer_choices() -> list[tuple[str, str]]:
+    """(name, description) of every scoring network the engine knows."""
+    return [(name, scorers.SCORERS.get(name).description) for name in scorers.SCORERS.names()]
+
+
+def domain_scorer(dataset: str) -> str | None:
+    """The name of the dataset's own classifier-scorer, or None when the dataset has none (no fixed labels)."""
+    name = scorers.domain_scorer_name(dataset)
+    return name if name in scorers.SCORERS else None
+
+
+def _scorer_dataset(name: str) -> str | None:
+    """The dataset a domain scorer was trained on (its FID compares with that dataset); None for Inception."""
+    return scorers.SCORERS.get(name).dataset
+
+
+def _scorer_weights(name: str) -> Path:
+    """Where the scorer's weights are looked for on this machine: Inception's file, or the domain scorer's
+    description (written beside its weights once training reached its accuracy)."""
+    if scorers.SCORERS.get(name).kind == "canonical":
+        return weights.inception_weights_path()
+    return weights.scorer_dir() / f"{name}.json"
 
 
 @dataclass(frozen=True)
@@ -161,9 +187,9 @@ def scorer_options(dataset: str | None = None) -> list[ScorerOption]:
         DomainClassifier.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).values_list("scorer", "pk")
     )
     options = []
-    for name, description in engine.scorer_choices():
-        own = engine.scorer_dataset(name)
-        path = engine.scorer_weights(name)
+    for name, description in scorer_choices():
+        own = _scorer_dataset(name)
+        path = _scorer_weights(name)
         if name in trained or path.is_file():
             options.append(ScorerOption(name, description, True))
         elif own is None:
@@ -178,14 +204,14 @@ def scorer_options(dataset: str | None = None) -> list[ScorerOption]:
             )
             cli = f"python -m gan_engine train-scorer --dataset {own}"
             options.append(ScorerOption(name, description, False, reason, "" if name in training else add, cli))
-    own_first = engine.domain_scorer(dataset) if dataset else None
+    own_first = domain_scorer(dataset) if dataset else None
     return sorted(options, key=lambda o: (not o.ready, o.name != own_first, o.name != "inception"))
 
 
 def sweep_scorers(dataset: str | None) -> list[ScorerOption]:
     """The scorers that may score pools of ``dataset``: its own classifier and Inception (a classifier of another
     dataset would score these images by classes they do not have), in ``scorer_options``'s order."""
-    return [o for o in scorer_options(dataset) if engine.scorer_dataset(o.name) in (None, dataset)]
+    return [o for o in scorer_options(dataset) if _scorer_dataset(o.name) in (None, dataset)]
 
 
 def scorer_fix(scorer: str, error: str) -> ScorerOption | None:
@@ -297,8 +323,8 @@ def plan_sweep(
         plan.problems.append(
             f"scorer: {scorer} cannot run now: {plan.scorer_option.reason}" + (f" ({fix})" if fix else "")
         )
-    elif engine.scorer_dataset(scorer) not in (None, plan.dataset):
-        plan.problems.append(f"scorer: {scorer} was trained on {engine.scorer_dataset(scorer)}, not {plan.dataset}")
+    elif _scorer_dataset(scorer) not in (None, plan.dataset):
+        plan.problems.append(f"scorer: {scorer} was trained on {_scorer_dataset(scorer)}, not {plan.dataset}")
     for run in runs:
         kept = {c.step: c for c in run.checkpoints.filter(pruned=False)}
         if steps is not None:

@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from celery import Task
 from django.db import transaction
 
 from annotation import services as study_services
 from annotation.models import Study
 from runs import planning, tasks
+from runs.actions import RunError, author, draw_real_pool, sample_pool
 from runs.models import ImagePool, JobStatus, PoolScore, RunEvent, TrainingRun
-from runs.services import ServiceError, _author, _event, draw_real_pool, sample_pool
+from runs.worker import log_event
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,12 @@ def create_sweep(
 ) -> Study:
     """Queue the sweep that ``planning.plan_sweep`` describes and return its draft study (opened by the last
     finished job when ``open_study``). ``study_settings`` override the study's texts and settings
-    (``annotation.services.STUDY_SETTINGS``). Raises ``ServiceError`` naming the field when the plan cannot run."""
+    (``annotation.services.STUDY_SETTINGS``). Raises ``RunError`` naming the field when the plan cannot run."""
     plan = planning.plan_sweep(
         runs, checkpoints=checkpoints, steps=steps, pool_size=pool_size, scorer=scorer, top_percent=top_percent
     )
     if plan.problems:
-        raise ServiceError("; ".join(plan.problems))
+        raise RunError("; ".join(plan.problems))
     with transaction.atomic():
         texts = {"title": TITLE, "instructions": INSTRUCTIONS, "consent_text": CONSENT}
         study = study_services.create_study(
@@ -72,27 +74,27 @@ def create_sweep(
             plan.dataset, size=pool_size, seed=seed, image_size=plan.image_size, user=user, queue=False
         )
         study_services.set_study_pool(study, real, label=f"real {plan.dataset}")
-        chains = [("draw_real_pool", real.pk, None)]
+        chains = [(tasks.draw_real_pool, real.pk, None)]
         scores = []
         for run, checkpoint in plan.pools:
             pool = sample_pool(run, size=pool_size, seed=seed, checkpoint=checkpoint, user=user, queue=False)
             study_services.set_study_pool(
                 study, pool, label=f"{run.name} step {checkpoint.step}", top_percent=top_percent
             )
-            score = PoolScore.objects.create(pool=pool, scorer=scorer, created_by=_author(user))
+            score = PoolScore.objects.create(pool=pool, scorer=scorer, created_by=author(user))
             scores.append(score.pk)
-            chains.append(("sample_pool", pool.pk, score.pk))
+            chains.append((tasks.sample_pool, pool.pk, score.pk))
         for run in plan.runs:
             steps_of_run = ", ".join(str(c.step) for r, c in plan.pools if r.pk == run.pk)
-            _event(run.pk, f"sweep queued for study #{study.pk}: pools of steps {steps_of_run}, scored by {scorer}")
+            log_event(run.pk, f"sweep queued for study #{study.pk}: pools of steps {steps_of_run}, scored by {scorer}")
         transaction.on_commit(lambda: _send(chains, study.pk, scores, open_study))
     return study
 
 
-def _send(chains: list[tuple[str, int, int | None]], study_id: int, scores: list[int], open_study: bool) -> None:
+def _send(chains: list[tuple[Task, int, int | None]], study_id: int, scores: list[int], open_study: bool) -> None:
     finish = tasks.finish_sweep.si(study_id, scores, open_study)
     for first, pool_id, score_id in chains:
-        signature = getattr(tasks, first).si(pool_id)
+        signature = first.si(pool_id)
         if score_id is not None:
             signature |= tasks.score_pool.si(score_id)
         (signature | finish).delay()
@@ -117,18 +119,18 @@ def finish_sweep(study_id: int, score_ids: list[int], open_study: bool) -> str:
         if failed:
             message = f"sweep of study #{study.pk}: " + "; ".join(f"{job} failed: {job.error}" for job in failed)
             for run_id in runs:
-                _event(run_id, message[:4000], RunEvent.Level.ERROR)
+                log_event(run_id, message[:4000], RunEvent.Level.ERROR)
             return "failed"
         if not open_study:
             for run_id in runs:
-                _event(run_id, f"sweep of study #{study.pk} done: its draft is ready to open")
+                log_event(run_id, f"sweep of study #{study.pk} done: its draft is ready to open")
             return "ready"
         try:
             study_services.open_study(study)
         except study_services.ServiceError as exc:
             for run_id in runs:
-                _event(run_id, f"sweep of study #{study.pk}: could not open it: {exc}", RunEvent.Level.ERROR)
+                log_event(run_id, f"sweep of study #{study.pk}: could not open it: {exc}", RunEvent.Level.ERROR)
             return "not opened"
         for run_id in runs:
-            _event(run_id, f"sweep of study #{study.pk} done: the study is open")
+            log_event(run_id, f"sweep of study #{study.pk} done: the study is open")
     return "opened"

@@ -20,7 +20,8 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from gan_engine import run_folder
-from runs import engine, planning
+from gan_engine.config import ABLATIONS
+from runs import planning
 from runs.admin import score_html
 from runs.models import (
     LEASED_STATUSES,
@@ -216,7 +217,7 @@ def compare(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def ablation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ablation = get_object_or_404(Ablation.objects.select_related("base_run"), pk=pk)
-    order = {name: i for i, name in enumerate(engine.ablation_variants())}
+    order = {name: i for i, name in enumerate(ABLATIONS)}
     runs = sorted(_with_summary(ablation.runs.all()), key=lambda run: order.get(run.ablation_variant, len(order)))
     return render(request, "runs/compare.html", _compare_context(runs, title=ablation.name, ablation=ablation))
 

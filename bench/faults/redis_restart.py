@@ -5,7 +5,7 @@ A private ``redis-server`` with persistence on (AOF: ``--appendonly yes`` as dep
 ``--appendfsync`` this script's option, ``always`` by default), a database of this scenario's own, beat,
 and workers as the deploy files start them, prefetch 1: two gpu workers (prefork, concurrency 1, a fresh
 child per task: one per GPU) and a cpu worker (prefork, concurrency 2). Each phase queues 20 real-image pools of digits
-(``services.draw_real_pool``: the cpu queue) and 2 tiny training runs (``services.create_run``: the gpu
+(``actions.draw_real_pool``: the cpu queue) and 2 tiny training runs (``actions.create_run``: the gpu
 queue), then:
 
 - queued: no worker runs; Redis is stopped, kept down ``--down`` seconds, started again on the same port
@@ -92,7 +92,7 @@ def phase(stack: Stack, args: argparse.Namespace, label: str, sig: int) -> int:
     from run_factories import tiny_config
     from run_support import wait_for
 
-    from runs import services
+    from runs import actions
     from runs.models import LEASED_STATUSES, ImagePool, JobStatus, RunStatus, TrainingRun
 
     tag = f"{label.replace(' ', '-')}-{signal.Signals(sig).name}-{len(stack.processes)}"
@@ -110,9 +110,9 @@ def phase(stack: Stack, args: argparse.Namespace, label: str, sig: int) -> int:
 
     def queue(kind: str, i: int) -> None:
         if kind == "run":
-            runs.append(services.create_run(config, name=f"{tag} run {i}").pk)
+            runs.append(actions.create_run(config, name=f"{tag} run {i}").pk)
         else:
-            pools.append(services.draw_real_pool("digits", size=args.pool_size, seed=i).pk)
+            pools.append(actions.draw_real_pool("digits", size=args.pool_size, seed=i).pk)
 
     work = [("run", i) for i in range(args.runs)] + [("pool", i) for i in range(args.pools)]
 

@@ -4,7 +4,7 @@ Two real ``celery -A webapp worker`` processes (queues gpu,cpu; prefork, concurr
 child per task: the deploy files' GPU worker) and beat (the recovery sweep, as deploy/ runs it) on a private
 Redis and a database of this scenario's own. A tiny run on scikit-learn's digits (the tests' config, long
 enough to last about half a minute, a checkpoint every 100 steps) is launched through
-``services.create_run``; once it has checkpointed past ``--kill-after`` and trained on past that checkpoint,
+``actions.create_run``; once it has checkpointed past ``--kill-after`` and trained on past that checkpoint,
 the worker named in the run's ``worker_host`` is killed with SIGKILL, with its whole process group (a machine
 lost). The other worker must take the run over, resume it from the newest checkpoint on disk and finish it,
 never with two trainers at once. Lease and visibility timeouts are seconds here (as tests/conftest.py sets
@@ -66,7 +66,7 @@ def scenario(stack: Stack, args: argparse.Namespace) -> int:
     from run_factories import tiny_config
     from run_support import wait_for_run
 
-    from runs import services
+    from runs import actions
     from runs.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
 
     fresh = ", a fresh child per task" if args.pool == "prefork" else ""
@@ -86,7 +86,7 @@ def scenario(stack: Stack, args: argparse.Namespace) -> int:
         "run.sample_every": 0,
     }
     config = tiny_config(**overrides)
-    run = services.create_run(config, name="survives a SIGKILL")
+    run = actions.create_run(config, name="survives a SIGKILL")
     launched = time.monotonic()
 
     def past_a_checkpoint(r: TrainingRun) -> bool:

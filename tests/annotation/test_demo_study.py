@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from annotation.models import Study, StudyItem
-from runs import engine
+from gan_engine.config import build_config
 from runs.demo import DEMO_NAME
 from runs.models import Checkpoint, DomainClassifier, ImagePool, PoolScore, RunStatus, TrainingRun
 
@@ -65,7 +65,7 @@ def worker(transactional_db: None, tmp_path: Path) -> Iterator[subprocess.Popen[
 def trained_demo_run() -> TrainingRun:
     from gan_engine.training.loop import train
 
-    config = engine.build_config("improved_gan_ssl", TINY)
+    config = build_config("improved_gan_ssl", TINY)
     run = TrainingRun.objects.create(
         name=DEMO_NAME,
         config=config.to_dict(),

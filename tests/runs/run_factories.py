@@ -9,7 +9,7 @@ import factory
 from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
-from runs import engine
+from gan_engine.config import build_config
 from runs.models import Checkpoint, MetricKind, MetricPoint, RunStatus, TrainingRun
 
 # Trains in about a second on the CPU (scikit-learn's digits, a tenth of the paper's widths).
@@ -27,7 +27,7 @@ def tiny_config(recipe: str = "improved_gan_ssl", **dotted: Any) -> Any:
     for key, value in dotted.items():
         section, _, name = key.partition(".")
         overrides.setdefault(section, {})[name] = value
-    return engine.build_config(recipe, overrides)
+    return build_config(recipe, overrides)
 
 
 class UserFactory(DjangoModelFactory):

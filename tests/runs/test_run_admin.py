@@ -7,7 +7,8 @@ from django.urls import reverse
 from run_factories import CheckpointFactory, TrainingRunFactory, tiny_config
 from run_support import queued_messages
 
-from runs import engine, services
+from gan_engine.config import ABLATIONS, build_config, field_specs
+from runs import actions
 from runs.forms import RunConfigForm, form_name, overrides_of
 from runs.models import Ablation, DomainClassifier, ImagePool, JobStatus, PoolScore, RunStatus, TrainingRun
 
@@ -23,7 +24,7 @@ def _post(**fields: str) -> dict[str, str]:
 
 def test_the_form_has_a_field_for_every_setting_of_the_engine():
     form = RunConfigForm()
-    for spec in engine.field_specs():
+    for spec in field_specs():
         assert form_name(spec.name) in form.fields, spec.name
     assert form.fields["techniques__virtual_batch_norm"].choices[1:] == [("true", "on"), ("false", "off")]
     assert "improved_gan: 'paper_conv'" in form.fields["model__architecture"].help_text
@@ -62,13 +63,13 @@ def test_blank_fields_take_the_chosen_recipe_defaults(staff_client):
     assert run.status == RunStatus.DRAFT, "saving never launches"
     assert run.config["model"]["architecture"] == "paper_conv"
     assert run.config["data"]["image_size"] == 32
-    assert run.config == engine.build_config("improved_gan", {}).to_dict()
+    assert run.config == build_config("improved_gan", {}).to_dict()
 
 
 def test_a_draft_shows_its_own_settings_and_can_be_edited_then_launched(
     staff_client, broker, django_capture_on_commit_callbacks
 ):
-    draft = services.create_run(tiny_config(), name="draft", launch=False)
+    draft = actions.create_run(tiny_config(), name="draft", launch=False)
     page = staff_client.get(reverse("admin:runs_trainingrun_change", args=[draft.pk]))
     form = page.context["adminform"].form
     assert form.initial["optim__steps"] == "8" and form.initial["data__dataset"] == "digits"
@@ -138,7 +139,7 @@ def test_the_ablation_action_launches_the_grid_once_confirmed(staff_client):
     assert b"Yes, launch 6 runs" in page.content and not Ablation.objects.exists(), "a confirmation first"
     _action(staff_client, "ablation", [base], apply="1")
     ablation = Ablation.objects.get()
-    assert ablation.runs.count() == len(engine.ablation_variants())
+    assert ablation.runs.count() == len(ABLATIONS)
 
 
 def test_sampling_a_pool_asks_for_its_size_first(staff_client):
@@ -308,8 +309,8 @@ def test_the_ablation_confirmation_lists_differences_drops_copies_of_the_base_an
 def test_launching_says_what_it_queued_and_duplicating_from_a_run_page_opens_the_copy(
     staff_client, django_capture_on_commit_callbacks
 ):
-    ahead = services.create_run(tiny_config(), name="ahead", launch=True)
-    draft = services.create_run(tiny_config(), name="mine", launch=False)
+    ahead = actions.create_run(tiny_config(), name="ahead", launch=True)
+    draft = actions.create_run(tiny_config(), name="mine", launch=False)
     with django_capture_on_commit_callbacks(execute=True):
         said = [str(m) for m in _action(staff_client, "launch", [draft]).context["messages"]]
     assert any(f"Queued {draft} for a GPU worker: 8 steps, 1 queued runs ahead of it" in text for text in said), said

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.urls import reverse
 from run_factories import CheckpointFactory, MetricPointFactory, TrainingRunFactory
 
-from runs import services, views
+from runs import actions, views
 from runs.models import MetricKind, RunEvent, RunStatus
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +99,7 @@ def test_the_ablation_page_is_the_paper_table(staff_client, django_assert_max_nu
         },
         status=RunStatus.DONE,
     )
-    ablation = services.launch_ablation(base)
+    ablation = actions.launch_ablation(base)
     runs = {run.ablation_variant: run for run in ablation.runs.all()}
     MetricPointFactory(run=runs["-LS"], step=8, name="IS (inception)", kind=MetricKind.SCORE, value=6.5, std=0.12)
     MetricPointFactory(run=runs["-LS"], step=8, name="test_error", kind=MetricKind.EVAL, value=0.1)

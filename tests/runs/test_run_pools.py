@@ -10,7 +10,7 @@ import pytest
 from run_factories import tiny_config
 from run_support import wait_for
 
-from runs import services
+from runs import actions
 from runs.models import (
     DomainClassifier,
     ImagePool,
@@ -43,10 +43,10 @@ def test_sample_score_and_train_the_domain_classifier(start_worker, tmp_path):
             "GAN_INCEPTION_WEIGHTS": str(tmp_path / "absent-inception.pth"),
         },
     )
-    run = services.create_run(tiny_config(), name="to sample")
+    run = actions.create_run(tiny_config(), name="to sample")
     wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status == RunStatus.DONE, 90, "training")
 
-    pool = _finished(ImagePool, services.sample_pool(run, size=40, seed=7).pk)
+    pool = _finished(ImagePool, actions.sample_pool(run, size=40, seed=7).pk)
     assert pool.status == JobStatus.DONE, pool.error
     manifest = json.loads((pool.folder / "pool.json").read_text())
     assert (manifest["kind"], manifest["count"], manifest["source"]["step"]) == ("generated", 40, 8)
@@ -54,18 +54,18 @@ def test_sample_score_and_train_the_domain_classifier(start_worker, tmp_path):
     assert len(list(pool.folder.glob("*.png"))) == 40
     assert not list(pool.folder.parent.glob("*.partial-*")), "no half-written folder is left"
 
-    real = _finished(ImagePool, services.draw_real_pool("digits", size=30, seed=1, split="test").pk)
+    real = _finished(ImagePool, actions.draw_real_pool("digits", size=30, seed=1, split="test").pk)
     assert real.status == JobStatus.DONE, real.error
     assert json.loads((real.folder / "pool.json").read_text())["kind"] == "real"
 
     classifier = _finished(
-        DomainClassifier, services.train_domain_classifier("digits", epochs=1, min_accuracy=0.0, limit=300).pk
+        DomainClassifier, actions.train_domain_classifier("digits", epochs=1, min_accuracy=0.0, limit=300).pk
     )
     assert classifier.status == JobStatus.DONE, classifier.error
     assert classifier.scorer == "digits_cnn" and len(classifier.weights_sha256) == 64
     assert 0 < classifier.test_accuracy <= 1
 
-    score = _finished(PoolScore, services.score_pool(pool, scorer="digits_cnn", real_split="test", real_n=100).pk)
+    score = _finished(PoolScore, actions.score_pool(pool, scorer="digits_cnn", real_split="test", real_n=100).pk)
     assert score.status == JobStatus.DONE, score.error
     assert score.values["weights_sha256"] == classifier.weights_sha256
     assert score.values["is_mean"] >= 1 and "fid" in score.values and "image_kl" not in score.values
@@ -77,6 +77,6 @@ def test_sample_score_and_train_the_domain_classifier(start_worker, tmp_path):
     assert points.get(name="IS (digits_cnn)").std == pytest.approx(score.values["is_std"])
     assert json.loads((pool.folder / "pool.json").read_text())["scores"][0]["scorer"] == "digits_cnn"
 
-    missing = _finished(PoolScore, services.score_pool(pool, scorer="inception", fid=False).pk)
+    missing = _finished(PoolScore, actions.score_pool(pool, scorer="inception", fid=False).pk)
     assert missing.status == JobStatus.FAILED
     assert "absent-inception.pth not found" in missing.error and "get it with" in missing.error

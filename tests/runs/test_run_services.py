@@ -1,4 +1,4 @@
-"""The services' state machine on PostgreSQL: claims and leases, progress, cancellation, resume, recovery,
+"""The runs' state machine on PostgreSQL: claims and leases, progress, cancellation, resume, recovery,
 ablations and pools. No worker: the worker-side steps are called as a task body calls them."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from django.utils import timezone
 from run_factories import CheckpointFactory, MetricPointFactory, StaffFactory, TrainingRunFactory, tiny_config
 from run_support import queued_messages
 
-from runs import engine, planning, services
+from gan_engine.config import ABLATIONS
+from runs import actions, planning, tasks, worker
 from runs.models import (
     Checkpoint,
     ImagePool,
@@ -54,10 +55,10 @@ def _progress(step: int, **fields: object) -> SimpleNamespace:
 
 def test_a_claim_takes_a_queued_run_and_refuses_a_second_worker_while_the_lease_is_live():
     run = TrainingRunFactory()
-    claim = services.claim_run(run.pk, worker="a pid 1")
+    claim = worker.claim_run(run.pk, worker="a pid 1")
     assert claim is not None and claim.attempt == 1
 
-    assert services.claim_run(run.pk, worker="b pid 2") is None
+    assert worker.claim_run(run.pk, worker="b pid 2") is None
     run.refresh_from_db()
     assert (run.status, run.attempt, run.worker_host, run.lease_token) == ("running", 1, "a pid 1", claim.token)
     assert RunEvent.objects.filter(run=run, message__startswith="delivery to b pid 2 ignored").exists()
@@ -65,25 +66,25 @@ def test_a_claim_takes_a_queued_run_and_refuses_a_second_worker_while_the_lease_
 
 def test_a_lapsed_lease_is_taken_over_with_a_new_attempt_and_token():
     run = TrainingRunFactory()
-    first = services.claim_run(run.pk, worker="a pid 1")
+    first = worker.claim_run(run.pk, worker="a pid 1")
     _age_lease(run)
 
-    second = services.claim_run(run.pk, worker="b pid 2")
+    second = worker.claim_run(run.pk, worker="b pid 2")
     assert second is not None and second.attempt == 2 and second.token != first.token
-    with pytest.raises(services.LeaseLost):
-        services.record_progress(first, _progress(2))
+    with pytest.raises(worker.LeaseLost):
+        worker.record_progress(first, _progress(2))
     assert not MetricPoint.objects.filter(run=run).exists(), "the old holder wrote nothing"
 
 
 def test_a_lease_in_the_claiming_process_own_name_is_a_leftover_and_is_taken():
     run = TrainingRunFactory()
-    services.claim_run(run.pk, worker="a pid 1")
-    assert services.claim_run(run.pk, worker="a pid 1").attempt == 2
+    worker.claim_run(run.pk, worker="a pid 1")
+    assert worker.claim_run(run.pk, worker="a pid 1").attempt == 2
 
 
 def test_a_run_that_keeps_losing_its_worker_is_failed_at_its_attempt_limit():
     run = TrainingRunFactory(attempt=5, attempt_limit=5)
-    assert services.claim_run(run.pk, worker="a pid 1") is None
+    assert worker.claim_run(run.pk, worker="a pid 1") is None
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert "gave up after 5 attempts" in run.error
@@ -92,27 +93,27 @@ def test_a_run_that_keeps_losing_its_worker_is_failed_at_its_attempt_limit():
 @pytest.mark.parametrize("status", [RunStatus.DRAFT, RunStatus.DONE, RunStatus.CANCELLED, RunStatus.FAILED])
 def test_a_claim_leaves_runs_that_are_not_to_be_trained(status):
     run = TrainingRunFactory(status=status)
-    assert services.claim_run(run.pk, worker="a pid 1") is None
+    assert worker.claim_run(run.pk, worker="a pid 1") is None
     run.refresh_from_db()
     assert run.status == status and run.attempt == 0
 
 
 def test_a_claim_finishes_the_cancellation_of_a_run_whose_worker_was_lost():
     run = TrainingRunFactory()
-    services.claim_run(run.pk, worker="a pid 1")
-    services.cancel_run(run)
+    worker.claim_run(run.pk, worker="a pid 1")
+    actions.cancel_run(run)
     _age_lease(run)
-    assert services.claim_run(run.pk, worker="b pid 2") is None
+    assert worker.claim_run(run.pk, worker="b pid 2") is None
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED and run.lease_token is None
 
 
 def test_progress_is_stored_once_per_step_and_a_repeat_overwrites_it():
     run = TrainingRunFactory()
-    claim = services.claim_run(run.pk, worker="a pid 1")
+    claim = worker.claim_run(run.pk, worker="a pid 1")
     ckpt = run.run_dir / "checkpoints" / "step_00000002.pt"
-    services.record_progress(claim, _progress(2, checkpoint=str(ckpt), metrics={"test_error": 0.5}))
-    services.record_progress(claim, _progress(2, losses={"loss_d": 9.0, "loss_g": 2.0}, checkpoint=str(ckpt)))
+    worker.record_progress(claim, _progress(2, checkpoint=str(ckpt), metrics={"test_error": 0.5}))
+    worker.record_progress(claim, _progress(2, losses={"loss_d": 9.0, "loss_g": 2.0}, checkpoint=str(ckpt)))
 
     run.refresh_from_db()
     assert run.step == 2
@@ -129,9 +130,9 @@ def test_resuming_forgets_what_the_interrupted_attempt_logged_past_the_checkpoin
         MetricPointFactory(run=run, step=step)
         CheckpointFactory(run=run, step=step)
     MetricPointFactory(run=run, step=6, name="IS (inception)", kind=MetricKind.SCORE)
-    claim = services.claim_run(run.pk, worker="a pid 1")
+    claim = worker.claim_run(run.pk, worker="a pid 1")
 
-    services.begin_training(claim, resume=run.run_dir / "checkpoints" / "step_00000004.pt", device="cpu")
+    worker.begin_training(claim, resume=run.run_dir / "checkpoints" / "step_00000004.pt", device="cpu")
 
     run.refresh_from_db()
     assert (run.step, run.resumed_from_step, run.device) == (4, 4, "cpu")
@@ -142,9 +143,9 @@ def test_resuming_forgets_what_the_interrupted_attempt_logged_past_the_checkpoin
 
 def test_a_finished_loop_marks_the_run_done_and_releases_its_lease():
     run = TrainingRunFactory()
-    claim = services.claim_run(run.pk, worker="a pid 1")
+    claim = worker.claim_run(run.pk, worker="a pid 1")
     result = SimpleNamespace(status="done", step=8, checkpoint=str(run.run_dir / "checkpoints" / "step_00000008.pt"))
-    assert services.finish_run(claim, result) == RunStatus.DONE
+    assert worker.finish_run(claim, result) == RunStatus.DONE
     run.refresh_from_db()
     assert (run.status, run.step, run.lease_token, run.heartbeat_at) == (RunStatus.DONE, 8, None, None)
     assert Checkpoint.objects.filter(run=run, step=8).exists()
@@ -152,8 +153,8 @@ def test_a_finished_loop_marks_the_run_done_and_releases_its_lease():
 
 def test_a_crash_stores_the_error_and_fails_the_run():
     run = TrainingRunFactory()
-    claim = services.claim_run(run.pk, worker="a pid 1")
-    services.fail_run(claim, RuntimeError("CUDA out of memory"))
+    claim = worker.claim_run(run.pk, worker="a pid 1")
+    worker.fail_run(claim, RuntimeError("CUDA out of memory"))
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert run.error == "RuntimeError: CUDA out of memory"
@@ -162,21 +163,25 @@ def test_a_crash_stores_the_error_and_fails_the_run():
 
 @pytest.mark.django_db(transaction=True)  # the lease's heartbeat thread has a connection of its own
 @override_settings(RUN_HEARTBEAT_SECONDS=0.05, RUN_LEASE_SECONDS=0.5)
-def test_the_lease_stays_live_while_the_worker_loads_the_engine():
-    # Found by bench/faults/worker_kill.py: a torch import longer than the lease let the sweep hand a
-    # live worker's run to a second worker, and the two took turns claiming it.
+def test_the_lease_stays_live_while_the_worker_loads_the_engine(monkeypatch):
+    # A torch import longer than the lease let the sweep hand a live worker's run to a second worker,
+    # and the two took turns claiming it.
     run = TrainingRunFactory()
     swept = []
 
     def train(config, run_dir, **hooks):
         return SimpleNamespace(status="done", step=8, checkpoint=str(run_dir / "checkpoints" / "step_00000008.pt"))
 
-    def load_engine():
+    def slow_engine_start(run_dir):
         time.sleep(2 * settings.RUN_LEASE_SECONDS)
-        swept.append(services.recover_stale_runs())
-        return services.TrainingEngine(train, latest_checkpoint=lambda run_dir: None, resolve_device=lambda name: "cpu")
+        swept.append(actions.recover_stale_runs())
+        return None
 
-    assert services.execute_run(run.pk, worker="a pid 1", load_engine=load_engine) == RunStatus.DONE
+    monkeypatch.setattr("gan_engine.training.checkpoint.latest_checkpoint", slow_engine_start)
+    monkeypatch.setattr("gan_engine.training.loop.resolve_device", lambda name: "cpu")
+    monkeypatch.setattr("gan_engine.training.loop.train", train)
+
+    assert tasks.train_run(run.pk) == RunStatus.DONE
     assert swept == [0]
     run.refresh_from_db()
     assert (run.status, run.attempt) == (RunStatus.DONE, 1)
@@ -184,40 +189,40 @@ def test_the_lease_stays_live_while_the_worker_loads_the_engine():
 
 def test_cancel_stops_a_queued_run_at_once_and_asks_a_training_one_to_stop():
     queued, training = TrainingRunFactory(), TrainingRunFactory()
-    claim = services.claim_run(training.pk, worker="a pid 1")
+    claim = worker.claim_run(training.pk, worker="a pid 1")
 
-    assert services.cancel_run(queued).status == RunStatus.CANCELLED
-    assert services.cancel_run(training).status == RunStatus.CANCELLING
-    assert services.renew_lease(claim) == RunStatus.CANCELLING, "what the trainer's heartbeat learns"
+    assert actions.cancel_run(queued).status == RunStatus.CANCELLED
+    assert actions.cancel_run(training).status == RunStatus.CANCELLING
+    assert worker.renew_lease(claim) == RunStatus.CANCELLING, "what the trainer's heartbeat learns"
     stalled = TrainingRunFactory()
-    services.claim_run(stalled.pk, worker="b pid 2")
+    worker.claim_run(stalled.pk, worker="b pid 2")
     _age_lease(stalled)
-    assert services.cancel_run(stalled).status == RunStatus.CANCELLED, "no live worker to wait for"
-    with pytest.raises(services.ServiceError, match="nothing to cancel"):
-        services.cancel_run(TrainingRunFactory(status=RunStatus.DONE))
+    assert actions.cancel_run(stalled).status == RunStatus.CANCELLED, "no live worker to wait for"
+    with pytest.raises(actions.RunError, match="nothing to cancel"):
+        actions.cancel_run(TrainingRunFactory(status=RunStatus.DONE))
 
 
 def test_resume_queues_a_failed_run_again_and_refuses_a_finished_one(broker, django_capture_on_commit_callbacks):
     failed = TrainingRunFactory(status=RunStatus.FAILED, error="boom", attempt=2, attempt_limit=2)
     with django_capture_on_commit_callbacks(execute=True):
-        services.resume_run(failed, user=StaffFactory())
+        actions.resume_run(failed, user=StaffFactory())
     failed.refresh_from_db()
     assert (failed.status, failed.error, failed.attempt_limit) == (RunStatus.QUEUED, "", 2 + settings.RUN_MAX_ATTEMPTS)
     assert queued_messages(broker, "gpu") == 1
-    with pytest.raises(services.ServiceError, match="only a failed, cancelled or stalled run"):
-        services.resume_run(TrainingRunFactory(status=RunStatus.DONE))
+    with pytest.raises(actions.RunError, match="only a failed, cancelled or stalled run"):
+        actions.resume_run(TrainingRunFactory(status=RunStatus.DONE))
 
 
 def test_recovery_requeues_runs_whose_lease_lapsed_and_leaves_live_ones(broker, django_capture_on_commit_callbacks):
     lost, cancelling, live = TrainingRunFactory(), TrainingRunFactory(), TrainingRunFactory()
     for run in (lost, cancelling, live):
-        services.claim_run(run.pk, worker=f"w{run.pk}")
-    services.cancel_run(cancelling)
+        worker.claim_run(run.pk, worker=f"w{run.pk}")
+    actions.cancel_run(cancelling)
     _age_lease(lost)
     _age_lease(cancelling)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.recover_stale_runs() == 2
+        assert actions.recover_stale_runs() == 2
 
     statuses = dict(TrainingRun.objects.values_list("pk", "status"))
     assert statuses == {lost.pk: RunStatus.QUEUED, cancelling.pk: RunStatus.CANCELLED, live.pk: RunStatus.RUNNING}
@@ -225,19 +230,19 @@ def test_recovery_requeues_runs_whose_lease_lapsed_and_leaves_live_ones(broker, 
 
 
 def test_only_a_draft_can_be_launched_and_launching_queues_it(broker, django_capture_on_commit_callbacks):
-    draft = services.create_run(tiny_config(), name="draft", launch=False)
+    draft = actions.create_run(tiny_config(), name="draft", launch=False)
     assert draft.status == RunStatus.DRAFT
     with django_capture_on_commit_callbacks(execute=True):
-        services.launch_run(draft)
+        actions.launch_run(draft)
     assert TrainingRun.objects.get(pk=draft.pk).status == RunStatus.QUEUED
     assert queued_messages(broker, "gpu") == 1
-    with pytest.raises(services.ServiceError, match="only a draft"):
-        services.launch_run(draft)
+    with pytest.raises(actions.RunError, match="only a draft"):
+        actions.launch_run(draft)
 
 
 def test_duplicate_makes_a_draft_with_the_same_config():
     run = TrainingRunFactory(status=RunStatus.DONE)
-    copy = services.duplicate_run(run)
+    copy = actions.duplicate_run(run)
     assert (copy.status, copy.config, copy.source_run) == (RunStatus.DRAFT, run.config, run)
 
 
@@ -247,11 +252,11 @@ def test_the_ablation_grid_queues_one_run_per_variant_of_the_paper():
         "techniques.virtual_batch_norm": True,
         "techniques.label_smoothing": True,
     }
-    base = services.create_run(tiny_config(**switches), name="ours", launch=False)
-    ablation = services.launch_ablation(base)
+    base = actions.create_run(tiny_config(**switches), name="ours", launch=False)
+    ablation = actions.launch_ablation(base)
 
     runs = {run.ablation_variant: run for run in ablation.runs.all()}
-    assert set(runs) == set(engine.ablation_variants())
+    assert set(runs) == set(ABLATIONS)
     assert {run.status for run in runs.values()} == {RunStatus.QUEUED}
     assert runs["-L"].config["data"]["labels"] == 0
     assert runs["-MBF"].config["techniques"]["minibatch_discrimination"] is False
@@ -262,19 +267,19 @@ def test_the_ablation_grid_queues_one_run_per_variant_of_the_paper():
 def test_the_ablation_grid_of_a_semi_supervised_draft_drops_the_variants_equal_to_it():
     """The recipe's defaults have VBN, label smoothing and minibatch features off: -VBN+BN, -LS and -MBF
     would each train the base again."""
-    base = services.create_run(tiny_config(), name="ssl", launch=False)
+    base = actions.create_run(tiny_config(), name="ssl", launch=False)
     plan = planning.plan_ablation(base)
     assert [v.name for v in plan.dropped] == ["-VBN+BN", "-LS", "-MBF"]
     assert {v.name: v.no_test_error != "" for v in plan.to_launch} == {"our_methods": False, "-L+HA": True, "-L": True}
     assert "no labels" in plan.variants[2].no_test_error
 
-    ablation = services.launch_ablation(base)
+    ablation = actions.launch_ablation(base)
     assert sorted(ablation.runs.values_list("ablation_variant", flat=True)) == ["-L", "-L+HA", "our_methods"]
     assert "-VBN+BN, -LS, -MBF dropped" in base.events.last().message
 
 
 def test_a_cost_estimate_uses_the_run_or_a_similar_run_measured_speed():
-    base = services.create_run(tiny_config(), name="ssl", launch=False)
+    base = actions.create_run(tiny_config(), name="ssl", launch=False)
     assert planning.plan_ablation(base).total_seconds is None, "nothing measured yet: no made-up number"
     TrainingRunFactory(status=RunStatus.DONE, images_per_sec=200.0)  # the same tiny config: 20 images a step
     TrainingRunFactory(status=RunStatus.DONE, images_per_sec=1.0, settings={"optim.batch_size": 10})  # not similar
@@ -287,18 +292,18 @@ def test_a_cost_estimate_uses_the_run_or_a_similar_run_measured_speed():
 
 def test_sampling_needs_a_checkpoint_and_scoring_a_written_pool():
     run = TrainingRunFactory(status=RunStatus.DONE)
-    with pytest.raises(services.ServiceError, match="no checkpoint"):
-        services.sample_pool(run, size=10)
+    with pytest.raises(actions.RunError, match="no checkpoint"):
+        actions.sample_pool(run, size=10)
     CheckpointFactory(run=run, step=8)
-    pool = services.sample_pool(run, size=10, seed=3)
+    pool = actions.sample_pool(run, size=10, seed=3)
     assert (pool.kind, pool.step, pool.size, pool.status) == (ImagePool.Kind.GENERATED, 8, 10, JobStatus.QUEUED)
 
-    with pytest.raises(services.ServiceError, match="only a written pool"):
-        services.score_pool(pool, scorer="inception")
+    with pytest.raises(actions.RunError, match="only a written pool"):
+        actions.score_pool(pool, scorer="inception")
     pool.status = JobStatus.DONE
-    with pytest.raises(services.ServiceError, match="unknown scorer"):
-        services.score_pool(pool, scorer="nope")
-    assert services.score_pool(pool, scorer="digits_cnn", real_n=100).status == JobStatus.QUEUED
+    with pytest.raises(actions.RunError, match="unknown scorer"):
+        actions.score_pool(pool, scorer="nope")
+    assert actions.score_pool(pool, scorer="digits_cnn", real_n=100).status == JobStatus.QUEUED
 
 
 def test_tasks_are_named_routed_and_scheduled_as_the_settings_say():

@@ -12,7 +12,7 @@ from django.urls import reverse
 from run_factories import StaffFactory, tiny_config
 from run_support import queued_messages, wait_for, wait_for_run
 
-from runs import services, tasks
+from runs import actions, tasks
 from runs.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -84,16 +84,16 @@ def test_a_run_launched_from_the_admin_form_trains_to_done(client, start_worker)
 
 def test_cancel_stops_within_seconds_and_resume_continues_from_the_checkpoint(start_worker):
     start_worker("w1")
-    run = services.create_run(tiny_config(**LONG), name="cancel me")
+    run = actions.create_run(tiny_config(**LONG), name="cancel me")
     wait_for_run(run.pk, 60, "training to start", lambda r: r.status == RunStatus.RUNNING and r.step >= LOG_EVERY)
 
-    services.cancel_run(run)
+    actions.cancel_run(run)
     run = wait_for_run(run.pk, 10, "the cancellation", lambda r: r.status == RunStatus.CANCELLED)
     stopped_at = run.step
     assert LOG_EVERY <= stopped_at < STEPS
     assert Checkpoint.objects.filter(run=run, step=stopped_at).exists(), "the loop checkpoints where it stops"
 
-    services.resume_run(run)
+    actions.resume_run(run)
     run = wait_for_run(run.pk, 90, "the resumed run to finish", lambda r: r.status == RunStatus.DONE)
     assert run.attempt == 2
     assert run.resumed_from_step == stopped_at
@@ -104,7 +104,7 @@ def test_cancel_stops_within_seconds_and_resume_continues_from_the_checkpoint(st
 
 def test_a_second_delivery_while_the_run_trains_starts_no_second_trainer(start_worker, broker):
     start_worker("w1", "w2")
-    run = services.create_run(tiny_config(**LONG), name="delivered twice")
+    run = actions.create_run(tiny_config(**LONG), name="delivered twice")
     run = wait_for_run(run.pk, 60, "training to start", lambda r: r.status == RunStatus.RUNNING)
     trainer = run.worker_host
 
@@ -120,7 +120,7 @@ def test_a_second_delivery_while_the_run_trains_starts_no_second_trainer(start_w
 
 def test_a_worker_killed_mid_run_is_replaced_by_another_that_resumes_from_its_checkpoint(start_worker):
     (first,) = start_worker("w1")
-    run = services.create_run(tiny_config(**LONG), name="survives a lost worker")
+    run = actions.create_run(tiny_config(**LONG), name="survives a lost worker")
     run = wait_for_run(
         run.pk, 60, "a first checkpoint", lambda r: r.status == RunStatus.RUNNING and r.step >= CHECKPOINT_EVERY
     )

@@ -11,7 +11,7 @@ from run_factories import tiny_config
 from run_support import wait_for, wait_for_run
 
 from annotation import images
-from runs import services
+from runs import actions
 from runs.models import Checkpoint, ImagePool, JobStatus, RunStatus, artifact_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def test_a_host_mounting_the_store_elsewhere_reads_what_a_worker_wrote(start_worker, staff_client, settings, tmp_path):
     worker_mount = tmp_path / "gpu-host" / "srv" / "artifacts"
     start_worker("gpu-host", env={"ARTIFACTS_DIR": str(worker_mount)})
-    run = services.create_run(tiny_config(), name="written on another host")
+    run = actions.create_run(tiny_config(), name="written on another host")
     run = wait_for_run(run.pk, 90, "the run to finish", lambda r: r.status == RunStatus.DONE)
-    pool = services.sample_pool(run, size=6)
+    pool = actions.sample_pool(run, size=6)
     wait_for(lambda: ImagePool.objects.get(pk=pool.pk).status in (JobStatus.DONE, JobStatus.FAILED), 90, "the pool")
     pool.refresh_from_db()
     assert pool.status == JobStatus.DONE, pool.error

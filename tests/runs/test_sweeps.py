@@ -13,7 +13,7 @@ from run_support import queued_messages, wait_for
 
 from annotation import readiness
 from annotation.models import Study
-from runs import planning, services, sweeps
+from runs import actions, planning, sweeps, tasks
 from runs.models import (
     DomainClassifier,
     ImagePool,
@@ -81,7 +81,7 @@ def test_the_plan_refuses_what_cannot_run_naming_the_field():
     assert planning.plan_sweep([empty], scorer="digits_cnn").problems == [
         f"runs: run #{empty.pk} has no checkpoint yet"
     ]
-    with pytest.raises(services.ServiceError, match="steps: run"):
+    with pytest.raises(actions.RunError, match="steps: run"):
         sweeps.create_sweep([run], steps=[5], scorer="digits_cnn")
     assert not Study.objects.exists() and not ImagePool.objects.exists(), "a refused sweep writes nothing"
 
@@ -133,8 +133,8 @@ def test_the_command_names_a_missing_run_and_refuses_an_unready_scorer():
 @pytest.mark.django_db(transaction=True)
 def test_a_sweep_samples_scores_and_opens_its_study_with_a_real_worker(start_worker, tmp_path, capsys, staff_client):
     start_worker("w1", env={"GAN_SCORER_DIR": str(tmp_path / "scorers"), "GAN_STATS_DIR": str(tmp_path / "stats")})
-    run = services.create_run(tiny_config(**{"run.keep_checkpoints": 10}), name="swept")
-    classifier = services.train_domain_classifier("digits", epochs=1, min_accuracy=0.0, limit=300)
+    run = actions.create_run(tiny_config(**{"run.keep_checkpoints": 10}), name="swept")
+    classifier = actions.train_domain_classifier("digits", epochs=1, min_accuracy=0.0, limit=300)
     wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status == RunStatus.DONE, 90, "training")
     wait_for(lambda: DomainClassifier.objects.get(pk=classifier.pk).status == JobStatus.DONE, 90, "the classifier")
 
@@ -165,8 +165,8 @@ def test_a_sweep_samples_scores_and_opens_its_study_with_a_real_worker(start_wor
     # Redelivered messages of the finished chains change nothing.
     scores = list(PoolScore.objects.filter(pool__run=run).values_list("pk", flat=True))
     assert sweeps.finish_sweep(study.pk, scores, True) == "study open"
-    assert services.execute_sample_pool(pools[0].pk, load_engine=None) == "skipped"
-    assert services.execute_score_pool(scores[0], load_engine=None) == "skipped"
+    assert tasks.sample_pool(pools[0].pk) == "skipped"
+    assert tasks.score_pool(scores[0]) == "skipped"
 
 
 @pytest.mark.django_db
@@ -199,6 +199,6 @@ def test_a_failed_pool_fails_its_chained_score_with_the_pools_error():
     pool.status, pool.error = JobStatus.FAILED, "CheckpointError: unreadable"
     pool.save()
     score = PoolScore.objects.get(pool=pool)
-    assert services.execute_score_pool(score.pk, load_engine=None) == "failed"
+    assert tasks.score_pool(score.pk) == "failed"
     score.refresh_from_db()
     assert score.status == JobStatus.FAILED and "is failed: CheckpointError: unreadable" in score.error

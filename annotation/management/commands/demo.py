@@ -39,7 +39,7 @@ from annotation.management.commands.demo_study import (
     simulate_observers,
     site_address,
 )
-from runs import demo, services
+from runs import actions, demo
 from runs.management.commands.demo_web import account_lines
 from runs.models import RunStatus, TrainingRun
 
@@ -64,7 +64,7 @@ class Command(BaseCommand):
         account = demo.ensure_admin(password=options["password"])
         try:
             run, queued = demo.queue_demo_run(account.user, steps=options["steps"])
-        except services.ServiceError as exc:
+        except actions.RunError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write("\n".join(account_lines(account)))
         self.stdout.write(f"demo run #{run.pk} {'queued' if queued else f'found ({run.status})'}")

@@ -16,7 +16,7 @@ from annotation import demo, services
 from annotation.demo import DEMO_OBSERVERS
 from annotation.models import Annotator, Study
 from annotation.simulation.driver import DriverError
-from runs import services as run_services
+from runs import actions
 from runs.demo import DEMO_CHECKPOINTS
 
 
@@ -58,7 +58,7 @@ def ensure_study(command: BaseCommand, options: dict[str, Any], run_id: int | No
             )
         else:
             command.stdout.write(f"demo study #{study.pk} is already open (--again opens a new one)")
-    except (services.ServiceError, run_services.ServiceError) as exc:
+    except (services.ServiceError, actions.RunError) as exc:
         raise CommandError(str(exc)) from None
     command.stdout.write("\n".join(demo.study_lines(study, base)))
     return study

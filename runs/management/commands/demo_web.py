@@ -1,7 +1,7 @@
 """``manage.py demo_web``: the web half of the README's demo, on an embedded SQLite database.
 
 Migrates, creates (or resets) an admin account and prints its credentials, queues the engine's small
-demo run on Fashion-MNIST through the services, and prints the commands that start a worker and serve
+demo run on Fashion-MNIST through the actions, and prints the commands that start a worker and serve
 the dashboard. ``manage.py demo`` does all of it, worker and server included.
 """
 
@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
-from runs import demo, services
+from runs import actions, demo
 
 
 class Command(BaseCommand):
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         account = demo.ensure_admin(options["username"], options["password"])
         try:
             run, queued = demo.queue_demo_run(account.user, steps=options["steps"], again=options["again"])
-        except services.ServiceError as exc:
+        except actions.RunError as exc:
             raise CommandError(str(exc)) from None
         host = options["host"]
         broker = "Redis" if settings.REDIS_URL else f"the file broker in {settings.DATA_DIR / 'broker'}"

@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from runs import planning, sweeps
+from runs.actions import RunError
 from runs.models import TrainingRun
-from runs.services import ServiceError
 
 
 class Command(BaseCommand):
@@ -45,7 +45,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 seed=options["seed"],
             )
-        except ServiceError as exc:
+        except RunError as exc:
             raise CommandError(str(exc)) from None
         pools = study.study_pools.count() - 1
         self.stdout.write(
