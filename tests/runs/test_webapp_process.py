@@ -14,7 +14,7 @@ from webapp import settings as webapp_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Imports every module a web process serves from (each app's urls, admin, views, forms, services,
+# Imports every module a web process serves from (each app's urls, admin, views, forms, actions, services,
 # models, and the task modules it sends tasks through), asks /health/, then says which heavy modules came.
 PROBE = """
 import importlib, sys
@@ -23,7 +23,7 @@ django.setup()
 from django.apps import apps
 import webapp.urls, webapp.wsgi
 for app in apps.get_app_configs():
-    for name in ("urls", "admin", "views", "forms", "services", "models", "tasks"):
+    for name in ("urls", "admin", "views", "forms", "actions", "services", "models", "tasks"):
         try:
             importlib.import_module(f"{app.name}.{name}")
         except ModuleNotFoundError as exc:
