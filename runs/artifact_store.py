@@ -237,7 +237,8 @@ class S3Store(ArtifactStore):
                     raise FileNotFoundError(f"{where}: no such object") from exc
                 if code not in _BUSY_CODES and status < 500:
                     raise StoreError(f"{where}: {exc}") from exc
-            raise StoreUnavailable(f"{where}: {exc}") from exc
+            last = getattr(exc, "last_exception", None)  # s3transfer's, after its own retries of a broken download
+            raise StoreUnavailable(f"{where}: {exc}{f' ({last})' if last else ''}") from exc
 
     def put(self, relative: str, local_path: Path) -> None:
         with self._errors(relative):
