@@ -128,10 +128,34 @@ SECURE_HSTS_PRELOAD = _env_bool("DJANGO_HSTS_PRELOAD", False)
 
 # State of this installation: the SQLite file and the file broker live here by default.
 DATA_DIR = Path(os.environ.get("WEBAPP_DATA_DIR") or BASE_DIR / "var" / "webapp").resolve()
-# Run folders, checkpoints, sample grids and image pools. Web and workers must see the same files
-# (one machine, or a shared mount); the database stores paths relative to this folder so that each
-# machine may mount it where it likes.
+# Run folders, checkpoints, sample grids and image pools. With the local store (the default) web and workers must
+# see the same files (one machine, or a shared mount); the database stores paths relative to this folder so that
+# each machine may mount it where it likes.
 ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR") or DATA_DIR / "artifacts").resolve()
+# Or the artifacts live in a bucket of an S3-compatible service (runs.artifact_store), for hosts that share no file
+# system: ARTIFACTS_DIR is then each host's working copy. Credentials and, without ARTIFACTS_S3_REGION, the region
+# come the standard AWS way (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, a profile, a role).
+ARTIFACTS_STORE = os.environ.get("ARTIFACTS_STORE", "local").strip().lower() or "local"
+ARTIFACTS_S3_BUCKET = os.environ.get("ARTIFACTS_S3_BUCKET", "").strip()
+ARTIFACTS_S3_ENDPOINT_URL = os.environ.get("ARTIFACTS_S3_ENDPOINT_URL", "").strip()
+ARTIFACTS_S3_PREFIX = os.environ.get("ARTIFACTS_S3_PREFIX", "").strip().strip("/")
+ARTIFACTS_S3_REGION = os.environ.get("ARTIFACTS_S3_REGION", "").strip()
+# Tries of one request, the first included, before an operation fails (botocore's standard retries, with backoff).
+ARTIFACTS_S3_MAX_ATTEMPTS = _env_number("ARTIFACTS_S3_MAX_ATTEMPTS", 5, int, minimum=1)
+if ARTIFACTS_STORE not in ("local", "s3"):
+    raise ImproperlyConfigured(f"ARTIFACTS_STORE={ARTIFACTS_STORE!r}: expected local or s3")
+if ARTIFACTS_STORE == "s3" and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", ARTIFACTS_S3_BUCKET):
+    raise ImproperlyConfigured(
+        f"ARTIFACTS_S3_BUCKET={ARTIFACTS_S3_BUCKET!r}: ARTIFACTS_STORE=s3 needs a bucket name "
+        "(3 to 63 lower-case letters, digits, dots and hyphens)"
+    )
+if ARTIFACTS_S3_ENDPOINT_URL and not re.fullmatch(r"https?://[^/\s]+/?", ARTIFACTS_S3_ENDPOINT_URL):
+    raise ImproperlyConfigured(
+        f"ARTIFACTS_S3_ENDPOINT_URL={ARTIFACTS_S3_ENDPOINT_URL!r}: expected http(s)://HOST[:PORT] "
+        "(blank for AWS itself)"
+    )
+if ARTIFACTS_S3_PREFIX and any(part in (".", "..", "") for part in ARTIFACTS_S3_PREFIX.split("/")):
+    raise ImproperlyConfigured(f"ARTIFACTS_S3_PREFIX={ARTIFACTS_S3_PREFIX!r}: folders of the bucket, no '.' or '..'")
 
 DATABASES = {"default": _database(os.environ.get("DATABASE_URL"), DATA_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
