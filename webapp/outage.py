@@ -61,6 +61,8 @@ def unavailable(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(PAGE.format(refresh=refresh, message=MESSAGE), status=503)
     response["Retry-After"] = str(RETRY_AFTER_S)
     response["Cache-Control"] = "no-store"
+    # Logged once, as the warning below: Django would log every 5xx response again as an error.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 
