@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from annotation_factories import open_study, start
 from django.db import OperationalError, ProgrammingError, connection
 from django.test import RequestFactory
 from django.urls import reverse
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from tcp_proxy import database_behind_proxy
 
 from annotation import ratelimit
@@ -28,7 +28,7 @@ from webapp.outage import RETRY_AFTER_S, OutageMiddleware
 
 # run_support (tests/runs) runs a redis-server of the test's own.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runs"))
-from run_support import RedisServer, free_port  # noqa: E402
+from run_support import RedisServer, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
