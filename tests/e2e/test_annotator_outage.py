@@ -1,7 +1,9 @@
 """The task page through a database outage, in a real browser: the live server reaches PostgreSQL through a TCP
 proxy that the test cuts while an answer is being saved. The page waits under its "Reconnecting…" notice, sends
 the same answer again once the database is back, and goes on; the judgment is stored once, with the response
-time measured when it was given, and the error screen never shows."""
+time measured when it was given, and the error screen never shows. The next answer is stored but its response
+lost on the way (the connection reset): sent again, it is refused as answered already, which the page takes as
+stored."""
 
 from __future__ import annotations
 
@@ -51,6 +53,17 @@ def test_an_answer_given_while_the_database_is_down_is_stored_once_when_it_is_ba
 
         ready(page, 1)
         assert page.is_hidden("#reconnecting")
+        lost: list[str] = []
+
+        def lose_the_first_response(route: Any) -> None:
+            if lost:
+                route.continue_()
+                return
+            lost.append(route.request.url)
+            route.fetch()  # the server stores the answer; the page never hears of it
+            route.abort("connectionreset")
+
+        page.route("**/answer", lose_the_first_response)
         page.keyboard.press("j")
         wait_state(page, "finish")
         page.wait_for_selector("#finish-code:not([hidden])")
@@ -58,6 +71,8 @@ def test_an_answer_given_while_the_database_is_down_is_stored_once_when_it_is_ba
     assert "error" not in states
     first = [body for body in answers if body["item"] == answers[0]["item"]]
     assert len(first) >= 2 and all(body == first[0] for body in first), "the same answer, sent again"
+    second = [body for body in answers if body["item"] != answers[0]["item"]]
+    assert len(second) == 2 and second[0] == second[1] and lost
     stored = judgments(study)
     assert [j.answer_real for j in stored] == [True, False]
     assert stored[0].assignment_item.token == first[0]["item"]
