@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -71,6 +72,11 @@ TARGET_P99_MS = 100
 REQUEST_TIMEOUT_S = 15
 # An annotator whose request failed waits this long and opens its link again, as a person reloading would.
 RETRY_S = 0.5
+# What task.js does when the server is unreachable (a 502/503/504, or no response at all): it waits, from
+# Retry-After (or a second) backing off up to RETRY_MAX_S with jitter, and sends the same request again. Each
+# wait is a pause the annotator sees under the "Reconnecting…" notice, not an error.
+OUTAGE_STATUSES = frozenset({502, 503, 504})
+RETRY_MAX_S = 15.0
 TASK_CONFIG = re.compile(r'<script id="task-config" type="application/json">(.*?)</script>', re.S)
 HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">')
 FLOW_HELP = (
@@ -273,12 +279,26 @@ class Failed(Exception):
         self.status = status
 
 
+class Replayed(Failed):
+    """A request sent again after an outage, refused because an earlier try was done (not counted as an error)."""
+
+
+def outage_wait(headers: Any, attempt: int) -> float:
+    after = float(headers.get("Retry-After") or 1)
+    return min(RETRY_MAX_S, max(after, 2.0**attempt)) * (1 + random.random() / 2)
+
+
 @dataclass
 class Stats:
     """Everything the annotators saw, with the monotonic time each request ended."""
 
     latencies: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
     errors: list[tuple[float, str]] = field(default_factory=list)
+    # (time, kind) of every wait through an outage (task.js's "Reconnecting…"), and (time, annotator) of every
+    # error screen shown (the page's "Something went wrong", where a person may give up).
+    pauses: list[tuple[float, str]] = field(default_factory=list)
+    error_screens: list[tuple[float, str]] = field(default_factory=list)
+    replayed: int = 0  # answers sent again after an outage and found stored by the interrupted try
     # (time, item token) of every answer the server said it stored.
     stored: list[tuple[float, str]] = field(default_factory=list)
     started: list[float] = field(default_factory=list)
@@ -292,24 +312,42 @@ class Client:
         self.session, self.base_url, self.stats = session, base_url, stats
 
     async def request(
-        self, kind: str, method: str, path: str, *, expect: Iterable[int] = (200,), **options: Any
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        expect: Iterable[int] = (200,),
+        done_already: int | None = None,
+        **options: Any,
     ) -> tuple[int, Any, bytes]:
+        """``done_already``: the status that, to a request sent again after an outage, says an earlier try was
+        done (``Replayed``)."""
         import aiohttp
 
-        begun = time.monotonic()
-        try:
-            async with self.session.request(method, self.base_url + path, allow_redirects=False, **options) as r:
-                body = await r.read()
-                status, headers = r.status, r.headers
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self.stats.errors.append((time.monotonic(), f"{kind}: {type(exc).__name__}"))
-            raise Failed from None
-        ended = time.monotonic()
-        self.stats.latencies[kind].append((ended, ended - begun))
-        if status not in expect:
-            self.stats.errors.append((ended, f"{kind}: HTTP {status}"))
-            raise Failed(status)
-        return status, headers, body
+        for attempt in itertools.count():
+            begun = time.monotonic()
+            try:
+                async with self.session.request(method, self.base_url + path, allow_redirects=False, **options) as r:
+                    body = await r.read()
+                    status, headers = r.status, r.headers
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status, headers, what = None, {}, type(exc).__name__
+            else:
+                what = f"HTTP {status}"
+            ended = time.monotonic()
+            if status is None or status in OUTAGE_STATUSES:
+                self.stats.pauses.append((ended, f"{kind}: {what}"))
+                await asyncio.sleep(outage_wait(headers, attempt))
+                continue
+            self.stats.latencies[kind].append((ended, ended - begun))
+            if attempt > 0 and status == done_already:
+                raise Replayed(status)
+            if status not in expect:
+                self.stats.errors.append((ended, f"{kind}: HTTP {status}"))
+                raise Failed(status)
+            return status, headers, body
+        raise AssertionError("unreachable")
 
 
 class Annotator:
@@ -370,12 +408,22 @@ class Annotator:
     async def answer(self, token: str) -> dict[str, Any]:
         assert self.config is not None
         body = {"item": token, "answer": random.choice(("real", "generated")), "response_ms": random.randint(300, 2500)}
-        _, _, response = await self._post(
-            "answer",
-            self.config["answerUrl"],
-            data=json.dumps(body),
-            headers=self._api_headers(**{"Content-Type": "application/json", "Origin": self.client.base_url}),
-        )
+        try:
+            _, _, response = await self._post(
+                "answer",
+                self.config["answerUrl"],
+                data=json.dumps(body),
+                headers=self._api_headers(**{"Content-Type": "application/json", "Origin": self.client.base_url}),
+                done_already=409,
+            )
+        except Replayed:
+            # As task.js: the interrupted try was stored (or the image taken back): the state says what is next.
+            state = await self.state()
+            if state["item"] is not None and state["item"]["token"] == token:
+                self.client.stats.errors.append((time.monotonic(), "answer: HTTP 409"))
+                raise Failed(409) from None
+            self.client.stats.replayed += 1
+            return {"stored": None, "state": state}
         result = json.loads(response)
         if result.get("stored") is not True:
             self.client.stats.errors.append((time.monotonic(), "answer: 200 without stored"))
@@ -414,6 +462,7 @@ class Annotator:
             except Failed as failed:
                 if failed.status == 410:  # the study has every judgment it needs, or has closed
                     return False
+                self.client.stats.error_screens.append((time.monotonic(), self.identity))
                 self.config = None
                 await asyncio.sleep(RETRY_S)
         return False

@@ -179,6 +179,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A view that meets a database or Redis being restarted answers 503 with Retry-After, not 500.
+    "webapp.outage.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # /health/ is answered here, before CommonMiddleware checks the Host header: probes come by address.
     "webapp.health.HealthMiddleware",

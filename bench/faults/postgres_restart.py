@@ -9,13 +9,14 @@ Usage, from the repository root:
 It creates a PRIVATE PostgreSQL cluster (initdb into a temporary folder, pg_ctl on a free port with a unix
 socket folder of its own: the machine's own cluster is never touched), serves the app from it with gunicorn
 as bench/annotation_load.py does, drives the simulated annotators of that benchmark, and restarts the
-cluster in the middle (``pg_ctl restart -m fast``). The annotators go on: a request that fails during the
-outage is counted as an outage error (allowed), and the annotator opens its link again a moment later, as a
-person would. At the end the script compares the answers acknowledged with a success response against the
-judgments in the database and prints ``LOST <n>``: acknowledged answers missing from the database (target
-0), with the answers acknowledged twice, the errors in and out of the outage, and how long the server took
-to serve a judgment again. Exit status 0 when nothing was lost or doubled, no error fell outside the outage
-and the server recovered.
+cluster in the middle (``pg_ctl restart -m fast``). The annotators do what task.js does: a request answered 503
+(or not at all) is a pause, sent again after Retry-After; any other failure is the page's error screen, after
+which the annotator opens its link again a moment later, as a person would (or gives up: each annotator shown
+the error screen is one who might). At the end the script compares the answers acknowledged with a success
+response against the judgments in the database and prints ``LOST <n>``: acknowledged answers missing from the
+database (target 0), with the answers acknowledged twice, what the annotators saw (pauses, error screens, in and
+out of the outage), and how long the server took to serve a judgment again. Exit status 0 when nothing was
+lost or doubled, no error fell outside the outage and the server recovered.
 """
 
 from __future__ import annotations
@@ -144,8 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  first judgment stored after the restart: {after[0] - up:.2f} s after the cluster was back")
     else:
         print("  the server served no judgment after the restart: NOT RECOVERED")
+    paused = [(at, kind) for at, kind in stats.pauses if down <= at <= up + RECOVERY_GRACE_S]
+    print(f"  pauses (Reconnecting…) during the outage: {len(paused)}: {load.error_summary(paused)}")
+    print(f"  pauses outside the outage: {len(stats.pauses) - len(paused)}")
     print(f"  errors during the outage (allowed): {len(in_outage)}: {load.error_summary(in_outage)}")
     print(f"  errors outside the outage: {len(outside)}: {load.error_summary(outside)}")
+    shown = {who for _, who in stats.error_screens}
+    print(f"  error screens shown: {len(stats.error_screens)}, to {len(shown)} annotators (each one who might leave)")
+    print(f"  answers sent again and found stored by the interrupted try: {stats.replayed}")
     print(f"  database: {check}")
     print(f"LOST {check.lost}")
     return 0 if check.lost == 0 and check.acknowledged_twice == 0 and not outside and recovered else 1

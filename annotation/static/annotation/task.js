@@ -5,7 +5,8 @@
 // real before its answer is stored; with feedback, the answer's response says so afterwards.
 //
 // <body data-state> tells tests (and styles) where the page is: intro, practice, loading, showing, ready,
-// saving, feedback, pause, finish, withdraw-confirm, withdrawn, error.
+// saving, feedback, pause, finish, withdraw-confirm, withdrawn, error. While the server is unreachable (a restart,
+// a lost connection) the page stays where it is, under a "Reconnecting…" notice, and sends the same request again.
 //
 // Keys are read by their place on the keyboard (event.code), not by the letter they type: F and J are the home
 // row's index-finger keys on any layout (on AZERTY or Dvorak they type other letters).
@@ -36,6 +37,11 @@
   // makes the same check with its refreshThreshold). Frame times come in whole intervals: 1.5 tells one from two.
   const DROPPED_FRAME = 1.5;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  // A database or Redis being restarted answers 503 with Retry-After; a proxy whose server is restarting, 502 or
+  // 504; a lost connection fails the fetch itself. Each is waited out and the same request sent again, backing
+  // off from Retry-After (or a second) up to this, with jitter so that a crowd of pages does not come back at once.
+  const OUTAGE_STATUSES = new Set([502, 503, 504]);
+  const RETRY_MAX_MS = 15_000;
 
   let onAnswer = null; // what an answer (true: real; and the event's time) does now; null while not accepted
   let onContinue = null; // what Space/Enter or a Continue button does now
@@ -71,6 +77,25 @@
     mark("error");
   }
 
+  // An API refusal: the server's message, its status, and whether an earlier try of the same request may have
+  // reached the server before an outage hid its response.
+  class Refusal extends Error {
+    constructor(message, status, retried) {
+      super(message);
+      this.status = status;
+      this.retried = retried;
+    }
+  }
+
+  // Waits before the next try of a request an outage interrupted (``response``: null for a network error),
+  // with the "reconnecting" notice shown until a try gets through.
+  async function waitOut(response, attempt) {
+    $("reconnecting").hidden = false;
+    const after = 1000 * Number(response?.headers.get("Retry-After") || 1);
+    const base = Math.min(RETRY_MAX_MS, Math.max(after, 1000 * 2 ** attempt));
+    await sleep(base * (1 + Math.random() / 2));
+  }
+
   async function api(url, body) {
     const init = { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" };
     if (config.csrfToken) init.headers["X-CSRFToken"] = config.csrfToken; // a staff preview's API only
@@ -79,14 +104,24 @@
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    for (let attempt = 0; ; attempt++) {
-      const response = await fetch(url, init);
-      if (response.status === 429 && attempt < 5) {
+    // The same body each try: an answer keeps the response time measured when it was given.
+    let limited = 0;
+    let outages = 0;
+    for (;;) {
+      const response = await fetch(url, init).catch(() => null);
+      if (response === null || OUTAGE_STATUSES.has(response.status)) {
+        await waitOut(response, outages++);
+        continue;
+      }
+      $("reconnecting").hidden = true;
+      if (response.status === 429 && limited++ < 5) {
         await sleep(1000 * Number(response.headers.get("Retry-After") || 1));
         continue;
       }
       const data = await response.json().catch(() => ({}));
-      if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
+      if (!response.ok) {
+        throw new Refusal(data.error || `${response.status} ${response.statusText}`, response.status, outages > 0);
+      }
       return data;
     }
   }
@@ -199,15 +234,26 @@
     return canvas;
   }
 
-  // Decoded before it is shown: a timed exposure must not start with an image still being decoded.
+  // Decoded before it is shown: a timed exposure must not start with an image still being decoded. An image
+  // that fails to load is asked for again to learn why: an outage is waited out, anything else is an error.
   async function loadImage(src) {
-    const img = new Image();
-    img.className = "stimulus";
-    img.alt = "";
-    img.decoding = "sync";
-    img.src = src;
-    await img.decode();
-    return img;
+    let served = 0; // loads that failed although the server answered the image
+    for (let attempt = 0; ; attempt++) {
+      const img = new Image();
+      img.className = "stimulus";
+      img.alt = "";
+      img.decoding = "sync";
+      img.src = src;
+      try {
+        await img.decode();
+        $("reconnecting").hidden = true;
+        return img;
+      } catch (error) {
+        const response = await fetch(src, { cache: "no-store" }).catch(() => null);
+        if (response !== null && !OUTAGE_STATUSES.has(response.status) && (!response.ok || served++ > 0)) throw error;
+        if (response === null || !response.ok) await waitOut(response, attempt);
+      }
+    }
   }
 
   // The display's refresh interval (ms): the median interval between animation frames over about a second (the
@@ -349,13 +395,24 @@
     const { real, at, input } = await waitAnswer();
     const responseMs = Math.max(0, Math.round(at - timing.onset));
     mark("saving");
-    const result = await api(config.answerUrl, {
-      item: state.item.token,
-      answer: real ? "real" : "generated",
-      response_ms: responseMs,
-      input_kind: input,
-      ...display(state.item.exposure_ms ? timing : null),
-    });
+    let result;
+    try {
+      result = await api(config.answerUrl, {
+        item: state.item.token,
+        answer: real ? "real" : "generated",
+        response_ms: responseMs,
+        input_kind: input,
+        ...display(state.item.exposure_ms ? timing : null),
+      });
+    } catch (error) {
+      // The server stores one answer per image and refuses the next (409): a retry refused so found the try
+      // that an outage interrupted stored, or the image taken back meanwhile. Either way the state goes on.
+      if (!(error instanceof Refusal && error.status === 409 && error.retried)) throw error;
+      const now = await api(config.stateUrl);
+      if (now.item && now.item.token === state.item.token) throw error;
+      clearFrame();
+      return now;
+    }
     // Feedback is shown beside the image when the protocol left it on screen: what the annotator learns from.
     if (result.feedback) await feedback(result.feedback);
     clearFrame();
