@@ -67,7 +67,7 @@ def _imports(tree: ast.AST, function_bodies: bool, module: str) -> Iterator[str]
     for node in ast.iter_child_nodes(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             continue
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) and not function_bodies:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not function_bodies:
             continue
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
@@ -102,10 +102,8 @@ def web_process_imports() -> dict[str, str]:
             continue
         done.add(path)
         function_bodies = path.relative_to(REPO).parts[0] in WEB_APPS and path.name != "tasks.py"
-        relative = path.relative_to(REPO).with_suffix("")
-        module = ".".join(relative.parts[:-1] if relative.name == "__init__" else relative.parts)
-        if relative.name == "__init__":
-            module += ".__init__"  # relative imports count from the package itself
+        # A package's __init__ keeps its name: its relative imports count from the package itself.
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
         for name in _imports(ast.parse(path.read_text()), function_bodies, module):
             top = name.split(".")[0]
             found.setdefault(top, str(path.relative_to(REPO)))
