@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine: system packages, the virtual environment, the pinned
-# requirements. Re-running it is cheap: each step is skipped when its result is already there.
+# dev role of pyproject.toml. Re-running it is cheap: each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,11 +19,11 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+# pyproject.toml holds every pin: the dev role is the workers' install with the tests and lint tools.
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing requirements.txt into .venv (torch is large: first run takes minutes)"
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  echo "setup: installing the dev role (pyproject.toml) into .venv (torch is large: first run takes minutes)"
   # The project itself, editable: the CLI, workers and benchmarks import it from any folder.
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
   echo "$want" > "$stamp"
 fi

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 
 import pytest
 import yaml
@@ -120,13 +121,14 @@ def test_volumes_and_paths_match_the_settings_and_the_nginx_site():
 
 
 def test_the_images_install_what_production_runs():
-    """The Dockerfiles keep requirements.txt up to its test tools: the servers must come before them."""
-    requirements = (REPO / "requirements.txt").read_text()
-    production = requirements.split("# tests and lint")[0]
+    """Each image installs its role of pyproject.toml: the servers must be in the roles, not only in dev's."""
+    roles = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    production = "\n".join(roles["web"] + roles["worker"])
     for package in ("Django==", "celery==", "gunicorn==", "flower==", "psycopg"):
         assert package in production
-    for name in ("Dockerfile.web", "Dockerfile.worker"):
-        assert "sed '/^# tests and lint/,$d' requirements.txt" in _dockerfile(name)
+    for name, role in (("Dockerfile.web", "web"), ("Dockerfile.worker", "worker")):
+        assert f'pip install --no-cache-dir ".[{role}]"' in _dockerfile(name)
+    assert "torch==" not in "\n".join(roles["web"]) and "torch==" in "\n".join(roles["worker"])
 
 
 def test_a_gpu_host_runs_the_main_hosts_gpu_worker_against_its_servers():
