@@ -58,7 +58,7 @@ def train_run(self: Task, run_id: int) -> str:
 @shared_task(name="runs.sample_pool", **RETRY_POLICY)
 def sample_pool(pool_id: int) -> str:
     def load_engine() -> services.SamplingEngine:
-        from gan_engine.pools import write_pool
+        from gan_engine.pool_tensors import write_pool
         from gan_engine.sampling import generate, load_generator
         from gan_engine.training.loop import resolve_device
 
@@ -74,7 +74,7 @@ def draw_real_pool(pool_id: int) -> str:
     def load_engine() -> services.RealPoolEngine:
         from gan_engine.config import DataConfig
         from gan_engine.data import load_dataset
-        from gan_engine.pools import write_pool
+        from gan_engine.pool_tensors import write_pool
 
         def load_split(dataset: str, split: str, image_size: int | None) -> Any:
             return load_dataset(DataConfig(dataset=dataset, image_size=image_size), split).images
@@ -97,7 +97,8 @@ def score_pool(score_id: int) -> str:
         from gan_engine.metrics.real_stats import real_statistics
         from gan_engine.metrics.scorers import load_scorer
         from gan_engine.metrics.scoring import score_images
-        from gan_engine.pools import read_pool, record_scores
+        from gan_engine.pool_tensors import read_pool
+        from gan_engine.pools import record_scores
         from gan_engine.training.loop import resolve_device
 
         def two_sample_test(images: Any, dataset: str, *, seed: int, device: str) -> dict[str, Any]:
