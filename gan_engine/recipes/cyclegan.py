@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_engine.config import TrainConfig, parse_domain
+from gan_engine.config import TrainConfig
+from gan_engine.specs.cyclegan import parse_domain
 from gan_engine.data.image_folder import EXTENSIONS, read_image
 from gan_engine.errors import CheckpointError, ConfigError, DatasetError
 from gan_engine.models import build_models
