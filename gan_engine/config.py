@@ -33,7 +33,9 @@ PARAM_AVG_MODES = ("bias_corrected", "paper")
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = setting("fashion_mnist", "dataset name", tuple(DATASETS.names()))
-    data_dir: str | None = setting(None, "folder of the dataset's files (default: GAN_DATA_DIR or the dataset's own place)")
+    data_dir: str | None = setting(
+        None, "folder of the dataset's files (default: GAN_DATA_DIR or the dataset's own place)"
+    )
     image_size: int | None = setting(None, "resize images to this size (default: the dataset's native size)")
     labels: int = setting(0, "labelled examples for the K+1 classifier: 0 none, -1 all, N balanced over classes")
     label_seed: int = setting(1, "seed that picks the labelled subset (same seed, same examples)")
@@ -50,7 +52,9 @@ class ModelConfig:
     hidden_noise: float = setting(0.5, "std of the noise after each hidden layer of D (MLP)")
     input_dropout: float = setting(0.2, "dropout on D's input (conv D)")
     dropout: float = setting(0.5, "dropout between D's conv stages (conv D)")
-    d_width: float = setting(0.0, "multiplier on D's hidden widths alone (0: model.width); the SVHN script's D is 2/3 wide")
+    d_width: float = setting(
+        0.0, "multiplier on D's hidden widths alone (0: model.width); the SVHN script's D is 2/3 wide"
+    )
     bn_eps: float = setting(1e-5, "batch norm's epsilon under the root, sqrt(var + eps) (the paper's code: 1e-6)")
     wn_eps: float = setting(1e-6, "weight norm's epsilon in g * v / ||v||")
     wn_eps_placement: str = setting(
@@ -64,7 +68,9 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TechniquesConfig:
     feature_matching: bool = setting(False, "train G to match D's mean features instead of fooling D")
-    feature_layer: int = setting(-1, "D layer whose features are matched (index into D's blocks; -1: last before the head)")
+    feature_layer: int = setting(
+        -1, "D layer whose features are matched (index into D's blocks; -1: last before the head)"
+    )
     feature_distance: str = setting("l2", "distance between batch means of features", ("l2", "l1"))
     minibatch_discrimination: bool = setting(False, "minibatch features concatenated before D's head")
     mbd_kernels: int = setting(100, "minibatch discrimination: number of kernels B")

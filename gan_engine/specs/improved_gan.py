@@ -142,6 +142,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 }  # fmt: skip
 
 for _name, (_description, _defaults) in PRESETS.items():
-    recipe(_name, STEP, f"the paper's script {_description}", defaults=_defaults, switches=SWITCHES, supports_labels=True)(
-        validate
+    register = recipe(
+        _name, STEP, f"the paper's script {_description}", defaults=_defaults, switches=SWITCHES, supports_labels=True
     )
+    register(validate)
