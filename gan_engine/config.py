@@ -133,8 +133,10 @@ GANS_OPTIONS: tuple[type, ...] = tuple(dict.fromkeys(cls for _, info in RECIPES.
 
 
 def _gans_section(options: tuple[type, ...]) -> type:
-    """One dataclass holding every option class's fields, in order; a name declared by two classes would be two
-    settings under one name, so it is refused: recipes that share an option list the class declaring it."""
+    """The ``gans`` section: a frozen dataclass deriving from every options class, so that it holds their fields
+    in order and ``config.gans`` is an instance of each (whose ``check`` reads it). A name declared by two classes
+    would be two settings under one name, so it is refused: recipes sharing an option list the class declaring it.
+    """
     declared: dict[str, type] = {}
     for cls in options:
         for f in fields(cls):
@@ -473,7 +475,7 @@ def validate(config: TrainConfig) -> None:
             e[f"run.{name}"] = "must not be negative"
     if not 0 < r.param_avg_rate <= 1:
         e["run.param_avg_rate"] = "must be in (0, 1]"
-    _validate_gans(config, e)
+    _validate_recipe(config, e)
     if e:
         raise ConfigError(e)
 
@@ -488,7 +490,8 @@ _GANS_ONLY = set().union(*GANS_ARCHITECTURES.values()) - {
 }
 
 
-def _validate_gans(config: TrainConfig, e: dict[str, str]) -> None:
+def _validate_recipe(config: TrainConfig, e: dict[str, str]) -> None:
+    """The gans section's options, the recipe's architecture, and the recipe's own checks."""
     for options in GANS_OPTIONS:
         options.check(config.gans, e)
     m, recipe = config.model, config.recipe

@@ -1,7 +1,7 @@
 """The Improved-GAN step: every technique of Salimans et al. (2016) as a switch on one step.
 
 Recipes ``improved_gan_ssl``, ``improved_gan`` and ``dcgan`` are this step with different defaults
-(``registry.RECIPES``). One step, per the public code's training loop:
+(``specs.improved_gan``). One step, per the public code's training loop:
 
 1. D: a labelled batch (when ``data.labels`` is set), an unlabelled batch and a generated batch go
    through D; D minimises loss_lab + unlabeled_weight * loss_unl (+ historical averaging). With
@@ -39,8 +39,8 @@ from gan_engine.training.optim import make_adam
 
 class ImprovedGAN(TwoPlayerRecipe):
     def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device):
+        super().__init__(config, data, device, data.num_classes if config.uses_labels else 1)
         self.labelled = config.uses_labels
-        super().__init__(config, data, device, data.num_classes if self.labelled else 1)
         t = config.techniques
         blocks = len(self.discriminator.blocks)
         if not -blocks <= t.feature_layer < blocks:
