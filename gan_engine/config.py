@@ -2,7 +2,7 @@
 
 Imports no torch: the web process validates a researcher's form with this module before anything is
 queued. A config is built in layers: the dataclass defaults, then the recipe's defaults (see
-``registry.RECIPES``), then a config file, then ``key=value`` overrides. Every layer is checked for
+``gan_engine.specs``), then a config file, then ``key=value`` overrides. Every layer is checked for
 unknown keys and wrong types, and the result is validated as a whole; all problems are reported at
 once in a ``ConfigError`` whose keys are dotted field names (``optim.lr``).
 """
@@ -18,15 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from gan_engine.errors import ConfigError
-from gan_engine.registry import ARCHITECTURES, DATASETS, RECIPES
+from gan_engine.registry import ARCHITECTURES, DATASETS, RECIPES, setting
 
-
-def _f(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
-
-
-BGAN_MODES = ("discrete", "continuous")
-BGAN_DIVERGENCES = ("kl", "reverse_kl", "js", "pearson", "squared_hellinger")
 # Where an epsilon goes: "outside" adds it to the root (torch's Adam, ||v|| + eps); "inside" adds it
 # under the root (the paper's code: sqrt(v_hat + eps) in nn.adam_updates, sqrt(eps + sum v^2) in
 # weight norm).
@@ -39,49 +32,55 @@ PARAM_AVG_MODES = ("bias_corrected", "paper")
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = _f("fashion_mnist", "dataset name", tuple(DATASETS.names()))
-    data_dir: str | None = _f(None, "folder of the dataset's files (default: GAN_DATA_DIR or the dataset's own place)")
-    image_size: int | None = _f(None, "resize images to this size (default: the dataset's native size)")
-    labels: int = _f(0, "labelled examples for the K+1 classifier: 0 none, -1 all, N balanced over classes")
-    label_seed: int = _f(1, "seed that picks the labelled subset (same seed, same examples)")
+    dataset: str = setting("fashion_mnist", "dataset name", tuple(DATASETS.names()))
+    data_dir: str | None = setting(
+        None, "folder of the dataset's files (default: GAN_DATA_DIR or the dataset's own place)"
+    )
+    image_size: int | None = setting(None, "resize images to this size (default: the dataset's native size)")
+    labels: int = setting(0, "labelled examples for the K+1 classifier: 0 none, -1 all, N balanced over classes")
+    label_seed: int = setting(1, "seed that picks the labelled subset (same seed, same examples)")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    architecture: str = _f("paper_mlp", "network pair", tuple(ARCHITECTURES.names()))
-    z_dim: int = _f(100, "latent dimension (z ~ U[0,1) as in the paper's code)")
-    width: float = _f(1.0, "multiplier on every hidden width (tiny CPU runs use < 1)")
-    weight_norm: bool = _f(True, "weight normalisation with data-dependent init in D (and G's output layer)")
-    gaussian_noise: bool = _f(True, "Gaussian noise layers in D")
-    input_noise: float = _f(0.3, "std of the noise on D's input")
-    hidden_noise: float = _f(0.5, "std of the noise after each hidden layer of D (MLP)")
-    input_dropout: float = _f(0.2, "dropout on D's input (conv D)")
-    dropout: float = _f(0.5, "dropout between D's conv stages (conv D)")
-    d_width: float = _f(0.0, "multiplier on D's hidden widths alone (0: model.width); the SVHN script's D is 2/3 wide")
-    bn_eps: float = _f(1e-5, "batch norm's epsilon under the root, sqrt(var + eps) (the paper's code: 1e-6)")
-    wn_eps: float = _f(1e-6, "weight norm's epsilon in g * v / ||v||")
-    wn_eps_placement: str = _f(
+    architecture: str = setting("paper_mlp", "network pair", tuple(ARCHITECTURES.names()))
+    z_dim: int = setting(100, "latent dimension (z ~ U[0,1) as in the paper's code)")
+    width: float = setting(1.0, "multiplier on every hidden width (tiny CPU runs use < 1)")
+    weight_norm: bool = setting(True, "weight normalisation with data-dependent init in D (and G's output layer)")
+    gaussian_noise: bool = setting(True, "Gaussian noise layers in D")
+    input_noise: float = setting(0.3, "std of the noise on D's input")
+    hidden_noise: float = setting(0.5, "std of the noise after each hidden layer of D (MLP)")
+    input_dropout: float = setting(0.2, "dropout on D's input (conv D)")
+    dropout: float = setting(0.5, "dropout between D's conv stages (conv D)")
+    d_width: float = setting(
+        0.0, "multiplier on D's hidden widths alone (0: model.width); the SVHN script's D is 2/3 wide"
+    )
+    bn_eps: float = setting(1e-5, "batch norm's epsilon under the root, sqrt(var + eps) (the paper's code: 1e-6)")
+    wn_eps: float = setting(1e-6, "weight norm's epsilon in g * v / ||v||")
+    wn_eps_placement: str = setting(
         "outside", "weight norm: ||v|| + eps, or sqrt(||v||^2 + eps) as the paper's code", EPS_PLACEMENTS
     )
-    g_output_init: str = _f(
+    g_output_init: str = setting(
         "normal", "paper MLP: G's output weights v ~ N(0, 0.05), or Glorot-uniform (Lasagne's default)", G_OUTPUT_INITS
     )
 
 
 @dataclass(frozen=True)
 class TechniquesConfig:
-    feature_matching: bool = _f(False, "train G to match D's mean features instead of fooling D")
-    feature_layer: int = _f(-1, "D layer whose features are matched (index into D's blocks; -1: last before the head)")
-    feature_distance: str = _f("l2", "distance between batch means of features", ("l2", "l1"))
-    minibatch_discrimination: bool = _f(False, "minibatch features concatenated before D's head")
-    mbd_kernels: int = _f(100, "minibatch discrimination: number of kernels B")
-    mbd_dims: int = _f(5, "minibatch discrimination: dimension C of each kernel")
-    historical_averaging: bool = _f(False, "penalise each player's distance to its parameters' running mean")
-    ha_weight: float = _f(1.0, "weight of the historical-averaging penalty")
-    label_smoothing: bool = _f(False, "one-sided label smoothing of D's real targets")
-    smoothing_alpha: float = _f(0.9, "positive target when label smoothing is on")
-    virtual_batch_norm: bool = _f(False, "virtual batch norm in G instead of batch norm")
-    generator_loss: str = _f(
+    feature_matching: bool = setting(False, "train G to match D's mean features instead of fooling D")
+    feature_layer: int = setting(
+        -1, "D layer whose features are matched (index into D's blocks; -1: last before the head)"
+    )
+    feature_distance: str = setting("l2", "distance between batch means of features", ("l2", "l1"))
+    minibatch_discrimination: bool = setting(False, "minibatch features concatenated before D's head")
+    mbd_kernels: int = setting(100, "minibatch discrimination: number of kernels B")
+    mbd_dims: int = setting(5, "minibatch discrimination: dimension C of each kernel")
+    historical_averaging: bool = setting(False, "penalise each player's distance to its parameters' running mean")
+    ha_weight: float = setting(1.0, "weight of the historical-averaging penalty")
+    label_smoothing: bool = setting(False, "one-sided label smoothing of D's real targets")
+    smoothing_alpha: float = setting(0.9, "positive target when label smoothing is on")
+    virtual_batch_norm: bool = setting(False, "virtual batch norm in G instead of batch norm")
+    generator_loss: str = setting(
         "non_saturating",
         "adversarial G loss: -log D(G(z)), or the minimax log(1 - D(G(z))) of the paper's minibatch script",
         GENERATOR_LOSSES,
@@ -90,19 +89,19 @@ class TechniquesConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    lr: float = _f(0.003, "Adam learning rate (both players)")
-    beta1: float = _f(0.5, "Adam beta1")
-    beta2: float = _f(0.999, "Adam beta2")
-    batch_size: int = _f(100, "examples per batch (labelled, unlabelled and generated each)")
-    steps: int = _f(6000, "discriminator steps to train")
-    lr_decay_start: float = _f(1.0, "fraction of steps after which lr decays linearly to 0 (1: constant)")
-    g_steps: int = _f(1, "generator updates per discriminator update")
-    unlabeled_weight: float = _f(1.0, "weight of the unsupervised term in D's loss")
-    lr_decay_unit: str = _f(
+    lr: float = setting(0.003, "Adam learning rate (both players)")
+    beta1: float = setting(0.5, "Adam beta1")
+    beta2: float = setting(0.999, "Adam beta2")
+    batch_size: int = setting(100, "examples per batch (labelled, unlabelled and generated each)")
+    steps: int = setting(6000, "discriminator steps to train")
+    lr_decay_start: float = setting(1.0, "fraction of steps after which lr decays linearly to 0 (1: constant)")
+    g_steps: int = setting(1, "generator updates per discriminator update")
+    unlabeled_weight: float = setting(1.0, "weight of the unsupervised term in D's loss")
+    lr_decay_unit: str = setting(
         "step", "decay lr every step, or once per epoch as the paper's lr * min(3 - epoch/400, 1)", LR_DECAY_UNITS
     )
-    adam_eps: float = _f(1e-8, "Adam's epsilon")
-    adam_eps_placement: str = _f(
+    adam_eps: float = setting(1e-8, "Adam's epsilon")
+    adam_eps_placement: str = setting(
         "outside",
         "Adam divides by sqrt(v_hat) + eps (torch), or by sqrt(v_hat + eps) (the paper's code)",
         EPS_PLACEMENTS,
@@ -111,48 +110,49 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    seed: int = _f(1, "seed of the model, noise and batch order")
-    device: str = _f("auto", "auto (cuda when present), cpu, cuda or cuda:N")
-    amp: bool = _f(False, "mixed precision (bf16 autocast; GPU only)")
-    checkpoint_every: int = _f(1000, "steps between checkpoints (one is always written at the end)")
-    keep_checkpoints: int = _f(3, "newest periodic checkpoints kept on disk")
-    sample_every: int = _f(500, "steps between sample grids (0: only at the end)")
-    eval_every: int = _f(600, "steps between semi-supervised test evaluations (0: only at the end)")
-    eval_examples: int = _f(0, "test examples used by evaluation (0: the whole test set)")
-    log_every: int = _f(10, "steps between progress reports")
-    param_avg_rate: float = _f(1e-4, "rate of D's parameter running average used for test error")
-    param_avg_mode: str = _f(
+    seed: int = setting(1, "seed of the model, noise and batch order")
+    device: str = setting("auto", "auto (cuda when present), cpu, cuda or cuda:N")
+    amp: bool = setting(False, "mixed precision (bf16 autocast; GPU only)")
+    checkpoint_every: int = setting(1000, "steps between checkpoints (one is always written at the end)")
+    keep_checkpoints: int = setting(3, "newest periodic checkpoints kept on disk")
+    sample_every: int = setting(500, "steps between sample grids (0: only at the end)")
+    eval_every: int = setting(600, "steps between semi-supervised test evaluations (0: only at the end)")
+    eval_examples: int = setting(0, "test examples used by evaluation (0: the whole test set)")
+    log_every: int = setting(10, "steps between progress reports")
+    param_avg_rate: float = setting(1e-4, "rate of D's parameter running average used for test error")
+    param_avg_mode: str = setting(
         "bias_corrected",
         "D's average read bias-corrected, or as the paper's code: from 0, before each update, uncorrected",
         PARAM_AVG_MODES,
     )
-    init_examples: int = _f(500, "examples used for data-dependent initialisation")
+    init_examples: int = setting(500, "examples used for data-dependent initialisation")
 
 
-@dataclass(frozen=True)
-class GansConfig:
-    """Hyper-parameters of the later GANs' recipes (wgan, wgan_gp, began, progan, cyclegan, bgan, cgan,
-    infogan); the Improved-GAN recipes ignore this section."""
+# The options classes of every recipe (``RecipeInfo.options``), each once, in the order the recipes register.
+GANS_OPTIONS: tuple[type, ...] = tuple(dict.fromkeys(cls for _, info in RECIPES.items() for cls in info.options))
 
-    n_critic: int = _f(5, "critic updates per generator update (wgan, wgan_gp, progan)")
-    clip_value: float = _f(0.01, "wgan: every critic weight is clipped to [-c, c] after each update")
-    gp_weight: float = _f(10.0, "wgan_gp, progan: weight lambda of the gradient penalty on interpolates")
-    began_gamma: float = _f(0.5, "began: diversity ratio gamma = E[L(G(z))] / E[L(x)] the equilibrium aims for")
-    began_lambda_k: float = _f(0.001, "began: learning rate lambda_k of the equilibrium variable k_t")
-    progan_phase_steps: int = _f(0, "progan: steps per fade-in and per stable phase (0: the run split evenly)")
-    progan_drift: float = _f(0.001, "progan: weight epsilon of the drift penalty on D(real)^2")
-    cyclegan_domain_a: str = _f("5", "cyclegan: domain A's classes, comma-separated indices or names")
-    cyclegan_domain_b: str = _f("7", "cyclegan: domain B's classes, comma-separated indices or names")
-    cyclegan_cycle_weight: float = _f(10.0, "cyclegan: weight lambda of the cycle-consistency loss")
-    cyclegan_identity_weight: float = _f(0.5, "cyclegan: identity loss weight, as a fraction of lambda")
-    cyclegan_pool_size: int = _f(50, "cyclegan: past fakes kept in each discriminator's image pool (0: none)")
-    bgan_mode: str = _f("discrete", "bgan: binarised images and a Bernoulli G, or continuous", BGAN_MODES)
-    bgan_divergence: str = _f("js", "bgan: the f-divergence whose importance weights train G", BGAN_DIVERGENCES)
-    bgan_samples: int = _f(20, "bgan discrete: samples M per latent over which the weights are normalised")
-    cgan_classes: int = _f(0, "cgan: number of classes (0: the dataset's)")
-    info_categories: int = _f(10, "infogan: categories of the categorical code (0: no categorical code)")
-    info_continuous: int = _f(2, "infogan: continuous codes, each U(-1, 1)")
-    info_weight: float = _f(1.0, "infogan: weight lambda of the mutual-information term")
+
+def _gans_section(options: tuple[type, ...]) -> type:
+    """The ``gans`` section: a frozen dataclass deriving from every options class, so that it holds their fields
+    in order and ``config.gans`` is an instance of each (whose ``check`` reads it). A name declared by two classes
+    would be two settings under one name, so it is refused: recipes sharing an option list the class declaring it.
+    """
+    declared: dict[str, type] = {}
+    for cls in options:
+        for f in fields(cls):
+            if f.name in declared:
+                raise TypeError(f"gans.{f.name} is declared by {declared[f.name].__name__} and {cls.__name__}")
+            declared[f.name] = cls
+    namespace = {
+        "__module__": __name__,
+        "__doc__": "Hyper-parameters of the later GANs' recipes, their options classes' fields (gan_engine.specs); "
+        "the Improved-GAN recipes ignore this section.",
+    }
+    # Dataclass fields come from the bases in reverse method resolution order: reversed, the first class leads.
+    return dataclass(frozen=True)(type("GansConfig", tuple(reversed(options)), namespace))
+
+
+GansConfig = _gans_section(GANS_OPTIONS)
 
 
 SECTIONS: dict[str, type] = {
@@ -475,57 +475,26 @@ def validate(config: TrainConfig) -> None:
             e[f"run.{name}"] = "must not be negative"
     if not 0 < r.param_avg_rate <= 1:
         e["run.param_avg_rate"] = "must be in (0, 1]"
-    _validate_gans(config, e)
+    _validate_recipe(config, e)
     if e:
         raise ConfigError(e)
 
 
-# The architectures each later GAN's step can drive; those below are built for these recipes alone.
+# The architectures each later GAN's step can drive; those named here are built for these recipes alone, but
+# for the default architecture of a recipe that takes any (dcgan).
 GANS_ARCHITECTURES: dict[str, tuple[str, ...]] = {
-    "wgan": ("dcgan_critic", "dcgan", "resnet"),
-    "wgan_gp": ("dcgan_critic", "resnet"),  # the penalty is per example: no batch norm in the critic
-    "began": ("began",),
-    "progan": ("progan",),
-    "cyclegan": ("cyclegan",),
-    "bgan": ("dcgan_bernoulli",),
-    "cgan": ("cgan",),
-    "infogan": ("infogan",),
+    name: info.architectures for name, info in RECIPES.items() if info.architectures is not None
 }
-_GANS_ONLY = {"dcgan_critic", "resnet", "began", "progan", "cyclegan", "dcgan_bernoulli", "cgan", "infogan"}
+_GANS_ONLY = set().union(*GANS_ARCHITECTURES.values()) - {
+    info.defaults.get("model", {}).get("architecture") for _, info in RECIPES.items() if info.architectures is None
+}
 
 
-def parse_domain(text: str) -> list[str]:
-    """``"5, 7"`` → ``["5", "7"]``: a CycleGAN domain's classes, as indices or names."""
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _validate_gans(config: TrainConfig, e: dict[str, str]) -> None:
-    g, m, recipe = config.gans, config.model, config.recipe
-    if g.n_critic < 1:
-        e["gans.n_critic"] = "must be at least 1"
-    if g.clip_value <= 0:
-        e["gans.clip_value"] = "must be positive"
-    for name in ("gp_weight", "began_lambda_k", "progan_drift", "cyclegan_cycle_weight", "info_weight"):
-        if getattr(g, name) < 0:
-            e[f"gans.{name}"] = "must not be negative"
-    if not 0 <= g.cyclegan_identity_weight <= 1:
-        e["gans.cyclegan_identity_weight"] = "must be in [0, 1] (a fraction of the cycle weight)"
-    if not 0 < g.began_gamma <= 1:
-        e["gans.began_gamma"] = "must be in (0, 1]"
-    for name in ("progan_phase_steps", "cyclegan_pool_size", "cgan_classes", "info_continuous"):
-        if getattr(g, name) < 0:
-            e[f"gans.{name}"] = "must not be negative"
-    if g.bgan_mode not in ("discrete", "continuous"):
-        e["gans.bgan_mode"] = "must be discrete or continuous"
-    if g.bgan_divergence not in BGAN_DIVERGENCES:
-        e["gans.bgan_divergence"] = f"must be one of {', '.join(BGAN_DIVERGENCES)}"
-    if g.bgan_samples < 2:
-        e["gans.bgan_samples"] = "must be at least 2: the weights are normalised over the M samples"
-    if g.info_categories == 1 or g.info_categories < 0:
-        e["gans.info_categories"] = "must be 0 (no categorical code) or at least 2"
-    elif g.info_categories == 0 and g.info_continuous == 0 and recipe == "infogan":
-        e["gans.info_categories"] = "infogan needs a code: set info_categories or info_continuous"
-
+def _validate_recipe(config: TrainConfig, e: dict[str, str]) -> None:
+    """The gans section's options, the recipe's architecture, and the recipe's own checks."""
+    for options in GANS_OPTIONS:
+        options.check(config.gans, e)
+    m, recipe = config.model, config.recipe
     if "model.architecture" in e:
         return
     allowed = GANS_ARCHITECTURES.get(recipe)
@@ -534,35 +503,9 @@ def _validate_gans(config: TrainConfig, e: dict[str, str]) -> None:
     elif allowed is None and m.architecture in _GANS_ONLY:
         users = sorted(r for r, archs in GANS_ARCHITECTURES.items() if m.architecture in archs)
         e["model.architecture"] = f"{m.architecture} is built for recipe {', '.join(users)}, not {recipe}"
-
-    info = DATASETS.get(config.data.dataset) if config.data.dataset in DATASETS else None
-    if recipe == "cgan":
-        if m.z_dim < 2:
-            e["model.z_dim"] = "cgan needs at least 2: the class slot and noise"
-        if g.cgan_classes == 1:
-            e["gans.cgan_classes"] = "a conditional GAN needs at least 2 classes"
-        elif info is not None and info.num_classes is None and g.cgan_classes == 0:
-            e["gans.cgan_classes"] = f"{config.data.dataset}'s classes are known only once read: set the count"
-        elif info is not None and info.num_classes is not None and g.cgan_classes not in (0, info.num_classes):
-            e["gans.cgan_classes"] = f"{config.data.dataset} has {info.num_classes} classes; use 0 or that"
-    if recipe == "infogan":
-        slots = (1 if g.info_categories else 0) + g.info_continuous
-        if m.z_dim <= slots:
-            e["model.z_dim"] = f"must exceed the {slots} code slots it carries, leaving room for noise"
-    if recipe == "cyclegan":
-        domains = {}
-        for name in ("cyclegan_domain_a", "cyclegan_domain_b"):
-            items = parse_domain(getattr(g, name))
-            domains[name] = set(items)
-            if not items:
-                e[f"gans.{name}"] = "name at least one class (an index or a name), comma-separated"
-            elif info is not None and info.num_classes is not None:
-                bad = [i for i in items if i.lstrip("-").isdigit() and not 0 <= int(i) < info.num_classes]
-                if bad:
-                    e[f"gans.{name}"] = f"{config.data.dataset} has classes 0..{info.num_classes - 1}, not {bad[0]}"
-        shared = domains["cyclegan_domain_a"] & domains["cyclegan_domain_b"]
-        if shared and "gans.cyclegan_domain_b" not in e:
-            e["gans.cyclegan_domain_b"] = f"shares {', '.join(sorted(shared))} with domain A: the domains must differ"
+    validate_recipe = RECIPES.get(recipe).validate
+    if validate_recipe is not None:
+        validate_recipe(config, e)
 
 
 _CHOICES = {spec.name: spec.choices for spec in field_specs() if spec.choices}

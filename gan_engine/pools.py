@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gan_engine.errors import PoolError
 
 if TYPE_CHECKING:
-    import torch
+    import numpy as np
 
 MANIFEST = "pool.json"
 MANIFEST_VERSION = 1
@@ -53,20 +53,8 @@ def encode_png(pixels: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _check_images(images: torch.Tensor) -> None:
-    import torch
-
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
-        got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
-        raise PoolError(f"images: expected a uint8 (N, C, H, W) tensor, got {got}")
-    if images.shape[1] not in MODES:
-        raise PoolError(f"images: expected 1 (grey) or 3 (RGB) channels, got {images.shape[1]}")
-    if images.shape[0] == 0:
-        raise PoolError("images: the pool would be empty")
-
-
-def write_pool(
-    images: torch.Tensor,
+def write_pool_pixels(
+    pixels: np.ndarray,
     out_dir: str | os.PathLike[str],
     source: dict[str, Any],
     seeds: Sequence[int] | None = None,
@@ -74,15 +62,15 @@ def write_pool(
     kind: str = "generated",
     indices: Sequence[int] | None = None,
 ) -> Path:
-    """Write ``images`` (uint8 (N, C, H, W)) as a new pool in ``out_dir``, which must be absent or empty.
+    """Write ``pixels`` (uint8 (N, H, W, C), C 1 or 3) as a new pool in ``out_dir``, which must be absent or
+    empty.
 
     ``source`` says where the images come from (checkpoint, step, dataset...); ``seeds`` (generated) or
     ``indices`` (real: positions in the dataset split) are recorded per file. Returns the folder.
     """
-    _check_images(images)
     if kind not in KINDS:
         raise PoolError(f"kind: must be one of {', '.join(KINDS)}, not {kind!r}")
-    n = images.shape[0]
+    n = pixels.shape[0]
     for label, values in (("seeds", seeds), ("indices", indices)):
         if values is not None and len(values) != n:
             raise PoolError(f"{label}: {len(values)} given for {n} images")
@@ -93,8 +81,7 @@ def write_pool(
         raise PoolError(f"pool folder {out} is not empty: a pool is written once, into a new folder")
     out.mkdir(parents=True, exist_ok=True)
 
-    mode = MODES[images.shape[1]]
-    pixels = images.permute(0, 2, 3, 1).cpu().numpy()
+    mode = MODES[pixels.shape[3]]
     names: set[str] = set()
     files = []
     for i in range(n):
@@ -116,7 +103,7 @@ def write_pool(
         "kind": kind,
         "source": source,
         "count": n,
-        "size": [int(images.shape[2]), int(images.shape[3])],
+        "size": [int(pixels.shape[1]), int(pixels.shape[2])],
         "mode": mode,
         "encoder": encoder_description(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -149,10 +136,9 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-def read_pool(folder: str | os.PathLike[str]) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The pool's images as uint8 (N, C, H, W) in manifest order, and its manifest."""
+def read_pool_pixels(folder: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The pool's images as uint8 (N, H, W, C) in manifest order, and its manifest."""
     import numpy as np
-    import torch
     from PIL import Image
 
     folder = Path(folder)
@@ -172,7 +158,7 @@ def read_pool(folder: str | os.PathLike[str]) -> tuple[torch.Tensor, dict[str, A
         except OSError as exc:
             raise PoolError(f"{path} cannot be decoded: {exc}") from None
         out[i] = pixels.reshape(h, w, channels)
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous(), manifest
+    return out, manifest
 
 
 def record_scores(folder: str | os.PathLike[str], scores: dict[str, Any]) -> dict[str, Any]:

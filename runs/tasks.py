@@ -89,7 +89,7 @@ def sample_pool(pool_id: int) -> str:
         return _outcome(f"pool {pool_id}", "skipped")
     try:
         checkpoint = worker.checkpoint_to_sample(pool)
-        from gan_engine.pools import write_pool
+        from gan_engine.pool_tensors import write_pool
         from gan_engine.sampling import generate, load_generator
         from gan_engine.training.loop import resolve_device
 
@@ -113,7 +113,7 @@ def draw_real_pool(pool_id: int) -> str:
     try:
         from gan_engine.config import DataConfig
         from gan_engine.data import load_dataset
-        from gan_engine.pools import write_pool
+        from gan_engine.pool_tensors import write_pool
 
         images = load_dataset(DataConfig(dataset=pool.dataset, image_size=pool.image_size), pool.split).images
         indices = worker.draw_indices(pool, len(images))
@@ -140,7 +140,8 @@ def score_pool(score_id: int) -> str:
         from gan_engine.metrics.real_stats import real_statistics
         from gan_engine.metrics.scorers import SCORERS, load_scorer
         from gan_engine.metrics.scoring import score_images
-        from gan_engine.pools import read_pool, record_scores
+        from gan_engine.pool_tensors import read_pool
+        from gan_engine.pools import record_scores
         from gan_engine.training.loop import resolve_device
 
         images, _ = read_pool(pool.folder)

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gan_engine.errors import ConfigError
     from gan_engine.metrics.c2st import c2st
-    from gan_engine.pools import read_pool
+    from gan_engine.pool_tensors import read_pool
 
     if args.epochs < 1:
         raise ConfigError({"--epochs": "must be at least 1"})

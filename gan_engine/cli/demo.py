@@ -24,6 +24,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from gan_engine.cli.common import ProgressPrinter
     from gan_engine.config import build_config
+    from gan_engine.run_folder import grid_path, grid_steps
     from gan_engine.training.checkpoint import latest_checkpoint
     from gan_engine.training.loop import train
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     config = build_config("improved_gan_ssl", {**DEMO, "optim": {"steps": args.steps}})
     resume = latest_checkpoint(run_dir)  # a second demo continues the first rather than redoing it
     result = train(config, run_dir, on_progress=ProgressPrinter(), resume=resume)
-    grid = sorted((run_dir / "samples").glob("*.png"))[-1]
+    grid = grid_path(run_dir, grid_steps(run_dir)[-1])
     error = result.last.metrics.get("test_error") if result.last else None
     print(f"\nsample grid: {grid}")
     if error is not None:

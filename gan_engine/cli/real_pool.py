@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from gan_engine.config import DataConfig
     from gan_engine.data import load_dataset
     from gan_engine.errors import ConfigError
-    from gan_engine.pools import write_pool
+    from gan_engine.pool_tensors import write_pool
     from gan_engine.registry import DATASETS
 
     if args.dataset not in DATASETS:

@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gan_engine.errors import ConfigError
-    from gan_engine.pools import write_pool
+    from gan_engine.pool_tensors import write_pool
     from gan_engine.sampling import generate, load_generator
 
     if args.n < 1:

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from gan_engine.metrics.real_stats import real_statistics
     from gan_engine.metrics.scorers import SCORERS, load_scorer
     from gan_engine.metrics.scoring import score_images
-    from gan_engine.pools import read_pool, record_scores
+    from gan_engine.pool_tensors import read_pool
+    from gan_engine.pools import record_scores
 
     if args.scorer not in SCORERS:
         raise ConfigError({"--scorer": f"unknown scorer {args.scorer!r}; choose one of {', '.join(SCORERS.names())}"})

@@ -30,6 +30,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gan_engine.run_folder import checkpoint_dir
     from gan_engine.training.checkpoint import checkpoint_config, latest_checkpoint
     from gan_engine.training.loop import train
 
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError({"--out": "--resume latest needs the run folder"})
         resume = latest_checkpoint(args.out)
         if resume is None:
-            raise ConfigError({"--resume": f"no checkpoint in {Path(args.out) / 'checkpoints'}"})
+            raise ConfigError({"--resume": f"no checkpoint in {checkpoint_dir(args.out)}"})
     if resume is not None:
         config = config_from_args(args, base=checkpoint_config(resume))
         out = Path(args.out) if args.out else Path(resume).resolve().parent.parent

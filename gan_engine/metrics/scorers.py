@@ -7,12 +7,9 @@ torch. ``load_scorer`` resolves the entry's loader only when a worker or the CLI
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gan_engine.registry import DATASETS, Registry, resolve
-
-if TYPE_CHECKING:
-    from gan_engine.metrics.scorer import Scorer
 
 
 @dataclass(frozen=True)
@@ -63,8 +60,9 @@ def domain_scorer_name(dataset: str) -> str:
     return f"{dataset}_cnn"
 
 
-def load_scorer(name: str, device: str = "cpu", **options: Any) -> Scorer:
-    """Build scorer ``name`` on ``device``; raises ``ScorerError`` naming the weights file when it is absent."""
+def load_scorer(name: str, device: str = "cpu", **options: Any) -> Any:
+    """Build scorer ``name`` on ``device``, a ``metrics.scorer.Scorer`` (not named here: it loads torch); raises
+    ``ScorerError`` naming the weights file when it is absent."""
     from gan_engine.errors import ScorerError
 
     if name not in SCORERS:

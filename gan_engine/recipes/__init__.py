@@ -1,4 +1,5 @@
-"""Recipes by name: each is a training step class plus defaults (see ``registry.RECIPES``)."""
+"""Recipes by name: each is a training step class, registered with its defaults and options by its spec
+(``gan_engine.specs``)."""
 
 from __future__ import annotations
 

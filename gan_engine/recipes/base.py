@@ -7,6 +7,7 @@ host sync). Everything it returns from ``state_dict`` is resumed exactly by ``lo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -14,7 +15,7 @@ from torch import nn
 
 from gan_engine.config import TrainConfig
 from gan_engine.errors import CheckpointError
-from gan_engine.models import Discriminator, Generator
+from gan_engine.models import Discriminator, Generator, build_models
 from gan_engine.training.data import TrainingData
 
 
@@ -82,3 +83,41 @@ class Recipe:
                     obj.load_state_dict(state[name])
             except (RuntimeError, ValueError, KeyError) as exc:
                 raise CheckpointError(f"{source}: {name} does not fit this config: {exc}") from None
+
+
+class TwoPlayerRecipe(Recipe):
+    """A generator and a discriminator built from the config's architecture, each with its own optimiser
+    (``opt_g``, ``opt_d``) on the run's learning-rate schedule. A recipe picks another optimiser by overriding
+    ``optimizer`` and checkpoints more than the players and their optimisers through ``extra_state``."""
+
+    # False: the generator is built and checkpointed (sampling and the loop's grids use it) but never trained.
+    trains_generator = True
+
+    def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device, d_outputs: int = 1):
+        super().__init__(config, data, device)
+        g, d = build_models(config, data.shape, d_outputs)
+        self.generator, self.discriminator = g.to(device), d.to(device)
+        self.opt_d = self.optimizer(self.discriminator.parameters())
+        self.opt_g = self.optimizer(self.generator.parameters()) if self.trains_generator else None
+
+    def optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """Adam with ``optim``'s learning rate and betas and torch's epsilon."""
+        o = self.config.optim
+        return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), fused=True)
+
+    def apply_lr(self, step: int) -> None:
+        """Set both optimisers' learning rate to the schedule's at ``step``."""
+        lr = self.lr_at(step)
+        for optimizer in (self.opt_d, self.opt_g):
+            if optimizer is not None:
+                self.set_lr(optimizer, lr)
+
+    def extra_state(self) -> dict[str, Any]:
+        """What a checkpoint carries beyond the players and their optimisers."""
+        return {}
+
+    def stateful(self) -> dict[str, Any]:
+        players = {"generator": self.generator, "discriminator": self.discriminator, "opt_d": self.opt_d}
+        if self.opt_g is not None:
+            players["opt_g"] = self.opt_g
+        return players | self.extra_state()

@@ -18,42 +18,27 @@ from typing import Any
 import torch
 
 from gan_engine.config import TrainConfig
-from gan_engine.models import build_models
 from gan_engine.nn import frozen
 from gan_engine.objectives.began import Equilibrium, convergence_measure, reconstruction_error
-from gan_engine.recipes.base import Recipe
+from gan_engine.recipes.base import TwoPlayerRecipe
 from gan_engine.training.data import TrainingData
 
 
-class BEGAN(Recipe):
+class BEGAN(TwoPlayerRecipe):
     def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device):
         super().__init__(config, data, device)
-        g, d = build_models(config, data.shape, 1)
-        self.generator, self.discriminator = g.to(device), d.to(device)
-        o = config.optim
-        betas = (o.beta1, o.beta2)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=betas, fused=True)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=betas, fused=True)
         self.equilibrium = Equilibrium().to(device)
         self.m_global: torch.Tensor | None = None
 
-    def stateful(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
-            "opt_g": self.opt_g,
-            "opt_d": self.opt_d,
-            "equilibrium": self.equilibrium,
-        }
+    def extra_state(self) -> dict[str, Any]:
+        return {"equilibrium": self.equilibrium}
 
     def _error(self, x: torch.Tensor) -> torch.Tensor:
         return reconstruction_error(x, self.discriminator(x))
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         o, gans = self.config.optim, self.config.gans
-        lr = self.lr_at(step)
-        self.set_lr(self.opt_d, lr)
-        self.set_lr(self.opt_g, lr)
+        self.apply_lr(step)
         g = self.generator
         k = self.equilibrium.k.clone()
 

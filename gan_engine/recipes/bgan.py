@@ -20,14 +20,11 @@ Logged: the effective sample size 1 / sum_m w~_m^2 of the weights (discrete; M w
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gan_engine.config import TrainConfig
-from gan_engine.models import build_models
 from gan_engine.nn import frozen
 from gan_engine.objectives.bgan import (
     continuous_generator_loss,
@@ -36,30 +33,17 @@ from gan_engine.objectives.bgan import (
     log_weights,
     normalised_weights,
 )
-from gan_engine.recipes.base import Recipe
+from gan_engine.recipes.base import TwoPlayerRecipe
 from gan_engine.training.data import TrainingData
 
 
-class BGAN(Recipe):
+class BGAN(TwoPlayerRecipe):
     def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device):
         super().__init__(config, data, device)
-        g, d = build_models(config, data.shape, 1)
+        g = self.generator
         if not isinstance(g.net, nn.Sequential) or not isinstance(g.net[-1], nn.Sigmoid):
             raise TypeError("BGAN needs a generator whose net ends in a sigmoid (its Bernoulli logits come before)")
-        self.generator, self.discriminator = g.to(device), d.to(device)
-        o = config.optim
-        betas = (o.beta1, o.beta2)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=betas, fused=True)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=betas, fused=True)
         self.discrete = config.gans.bgan_mode == "discrete"
-
-    def stateful(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
-            "opt_g": self.opt_g,
-            "opt_d": self.opt_d,
-        }
 
     def _v(self, x: torch.Tensor) -> torch.Tensor:
         return self.discriminator(x)[0][:, 0]
@@ -69,9 +53,7 @@ class BGAN(Recipe):
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         o, gans = self.config.optim, self.config.gans
-        lr = self.lr_at(step)
-        self.set_lr(self.opt_d, lr)
-        self.set_lr(self.opt_g, lr)
+        self.apply_lr(step)
         g, divergence = self.generator, gans.bgan_divergence
         out: dict[str, torch.Tensor] = {}
 

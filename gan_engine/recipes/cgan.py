@@ -12,52 +12,34 @@ paper's SGD with momentum suits its MLPs), batch 64.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from gan_engine.config import TrainConfig
 from gan_engine.errors import ConfigError
-from gan_engine.models import build_models
 from gan_engine.nn import frozen
 from gan_engine.objectives.adversarial import discriminator_loss, generator_loss
-from gan_engine.recipes.base import Recipe
+from gan_engine.recipes.base import TwoPlayerRecipe
 from gan_engine.training.batches import Stream
 from gan_engine.training.data import TrainingData
 
 STREAM_LABELLED_ALL = 13
 
 
-class CGAN(Recipe):
+class CGAN(TwoPlayerRecipe):
     def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device):
         super().__init__(config, data, device)
-        g, d = build_models(config, data.shape, 1)
+        g = self.generator
         if g.categories != data.num_classes:
             raise ConfigError({"gans.cgan_classes": f"the data has {data.num_classes} classes, not {g.categories}"})
         labelled = torch.nonzero(data.train.labels >= 0).flatten()
         if len(labelled) == 0:
             raise ConfigError({"data.dataset": "cgan needs labelled images (class folders for image_folder)"})
-        self.generator, self.discriminator = g.to(device), d.to(device)
         self.stream = Stream(labelled, config.run.seed, STREAM_LABELLED_ALL)
         self.images, self.labels = data.train.images.to(device), data.train.labels.to(device)
-        o = config.optim
-        betas = (o.beta1, o.beta2)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=betas, fused=True)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=betas, fused=True)
-
-    def stateful(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
-            "opt_g": self.opt_g,
-            "opt_d": self.opt_d,
-        }
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         o = self.config.optim
-        lr = self.lr_at(step)
-        self.set_lr(self.opt_d, lr)
-        self.set_lr(self.opt_g, lr)
+        self.apply_lr(step)
         g, d = self.generator, self.discriminator
 
         index = self.stream.take(step, o.batch_size).to(self.device)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_engine.config import TrainConfig, parse_domain
+from gan_engine.config import TrainConfig
 from gan_engine.data.image_folder import EXTENSIONS, read_image
 from gan_engine.errors import CheckpointError, ConfigError, DatasetError
 from gan_engine.models import build_models
@@ -36,6 +36,7 @@ from gan_engine.models.image_pool import ImagePool
 from gan_engine.nn import frozen
 from gan_engine.objectives.cycle import cycle_loss, identity_loss, lsgan_discriminator_loss, lsgan_generator_loss
 from gan_engine.recipes.base import Recipe
+from gan_engine.specs.cyclegan import parse_domain
 from gan_engine.training.batches import Stream
 from gan_engine.training.data import TrainingData, to_model_range, to_uint8
 from gan_engine.training.grid import save_png

@@ -1,7 +1,7 @@
 """The Improved-GAN step: every technique of Salimans et al. (2016) as a switch on one step.
 
 Recipes ``improved_gan_ssl``, ``improved_gan`` and ``dcgan`` are this step with different defaults
-(``registry.RECIPES``). One step, per the public code's training loop:
+(``specs.improved_gan``). One step, per the public code's training loop:
 
 1. D: a labelled batch (when ``data.labels`` is set), an unlabelled batch and a generated batch go
    through D; D minimises loss_lab + unlabeled_weight * loss_unl (+ historical averaging). With
@@ -14,14 +14,13 @@ Recipes ``improved_gan_ssl``, ``improved_gan`` and ``dcgan`` are this step with 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 
 from gan_engine.config import TrainConfig
 from gan_engine.errors import ConfigError
-from gan_engine.models import build_models
 from gan_engine.nn import data_dependent_init, frozen
 from gan_engine.objectives import (
     HistoricalAverage,
@@ -32,26 +31,21 @@ from gan_engine.objectives import (
     realness,
     supervised_loss,
 )
-from gan_engine.recipes.base import Recipe
+from gan_engine.recipes.base import Recipe, TwoPlayerRecipe
 from gan_engine.training.averaging import ParameterAverage
 from gan_engine.training.data import GENERATOR_REAL, TrainingData
 from gan_engine.training.optim import make_adam
 
 
-class ImprovedGAN(Recipe):
+class ImprovedGAN(TwoPlayerRecipe):
     def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device):
-        super().__init__(config, data, device)
-        o, t = config.optim, config.techniques
+        super().__init__(config, data, device, data.num_classes if config.uses_labels else 1)
         self.labelled = config.uses_labels
-        d_outputs = data.num_classes if self.labelled else 1
-        g, d = build_models(config, data.shape, d_outputs)
-        self.generator, self.discriminator = g.to(device), d.to(device)
+        t = config.techniques
         blocks = len(self.discriminator.blocks)
         if not -blocks <= t.feature_layer < blocks:
             raise ConfigError({"techniques.feature_layer": f"D has {blocks} blocks: use -{blocks}..{blocks - 1}"})
         self.feature_layer = t.feature_layer if t.feature_matching else None
-        self.opt_d = make_adam(self.discriminator.parameters(), o)
-        self.opt_g = make_adam(self.generator.parameters(), o)
         r = config.run
         self.d_average = ParameterAverage(self.discriminator, r.param_avg_rate, r.param_avg_mode).to(device)
         # The paper's code updates the average in the same Theano update as D's parameters, so from
@@ -64,14 +58,11 @@ class ImprovedGAN(Recipe):
         self.alpha = t.smoothing_alpha if t.label_smoothing else 1.0
         self.amp = config.run.amp and device.type == "cuda"
 
-    def stateful(self) -> dict[str, Any]:
-        objects: dict[str, Any] = {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
-            "opt_g": self.opt_g,
-            "opt_d": self.opt_d,
-            "d_average": self.d_average,
-        }
+    def optimizer(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return make_adam(params, self.config.optim)
+
+    def extra_state(self) -> dict[str, Any]:
+        objects: dict[str, Any] = {"d_average": self.d_average}
         if self.ha_d is not None:
             objects |= {"ha_d": self.ha_d, "ha_g": self.ha_g}
         return objects
@@ -100,9 +91,7 @@ class ImprovedGAN(Recipe):
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         o = self.config.optim
-        lr = self.lr_at(step)
-        self.set_lr(self.opt_d, lr)
-        self.set_lr(self.opt_g, lr)
+        self.apply_lr(step)
         g, d = self.generator, self.discriminator
         out: dict[str, torch.Tensor] = {}
 

@@ -16,37 +16,15 @@ Logged: ``loss_info`` and ``code_accuracy``, how often Q recovers the category o
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from gan_engine.config import TrainConfig
-from gan_engine.models import build_models
 from gan_engine.nn import frozen
 from gan_engine.objectives.adversarial import discriminator_loss, generator_loss
 from gan_engine.objectives.info import categorical_information_loss, continuous_information_loss
-from gan_engine.recipes.base import Recipe
-from gan_engine.training.data import TrainingData
+from gan_engine.recipes.base import TwoPlayerRecipe
 
 
-class InfoGAN(Recipe):
-    def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device):
-        super().__init__(config, data, device)
-        g, d = build_models(config, data.shape, 1)
-        self.generator, self.discriminator = g.to(device), d.to(device)
-        o = config.optim
-        betas = (o.beta1, o.beta2)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=betas, fused=True)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=betas, fused=True)
-
-    def stateful(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
-            "opt_g": self.opt_g,
-            "opt_d": self.opt_d,
-        }
-
+class InfoGAN(TwoPlayerRecipe):
     def _information_loss(self, z: torch.Tensor, category_logits: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
         g = self.generator
         loss = means.new_zeros(())
@@ -58,9 +36,7 @@ class InfoGAN(Recipe):
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         o, weight = self.config.optim, self.config.gans.info_weight
-        lr = self.lr_at(step)
-        self.set_lr(self.opt_d, lr)
-        self.set_lr(self.opt_g, lr)
+        self.apply_lr(step)
         g, d = self.generator, self.discriminator
 
         real = self.data.real(step)

@@ -18,17 +18,15 @@ beta1 = 0 and beta2 = 0.99. Progress shows the current ``resolution`` and ``alph
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from gan_engine.config import TrainConfig
-from gan_engine.models import build_models
 from gan_engine.models.progan_nets import downsample, stages_for
 from gan_engine.nn import frozen
 from gan_engine.objectives.wasserstein import critic_loss, drift_penalty, generator_loss, gradient_penalty
-from gan_engine.recipes.base import Recipe
+from gan_engine.recipes.base import TwoPlayerRecipe
 from gan_engine.training.data import TrainingData
 
 
@@ -43,26 +41,12 @@ def schedule(step: int, phase_steps: int, stages: int) -> tuple[int, float]:
     return stage, 1.0
 
 
-class ProGAN(Recipe):
+class ProGAN(TwoPlayerRecipe):
     def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device):
         super().__init__(config, data, device)
-        g, d = build_models(config, data.shape, 1)
-        self.generator, self.discriminator = g.to(device), d.to(device)
-        o = config.optim
-        betas = (o.beta1, o.beta2)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=betas, eps=1e-8, fused=True)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=betas, eps=1e-8, fused=True)
         self.stages = stages_for(data.shape[1])
         phases = 2 * self.stages - 1
-        self.phase_steps = config.gans.progan_phase_steps or max(1, math.ceil(o.steps / phases))
-
-    def stateful(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
-            "opt_g": self.opt_g,
-            "opt_d": self.opt_d,
-        }
+        self.phase_steps = config.gans.progan_phase_steps or max(1, math.ceil(config.optim.steps / phases))
 
     def _real(self, position: int, stage: int, alpha: float) -> torch.Tensor:
         real = downsample(self.data.real(position), 4 * 2**stage)
@@ -73,9 +57,7 @@ class ProGAN(Recipe):
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         o, gans = self.config.optim, self.config.gans
-        lr = self.lr_at(step)
-        self.set_lr(self.opt_d, lr)
-        self.set_lr(self.opt_g, lr)
+        self.apply_lr(step)
         stage, alpha = schedule(step, self.phase_steps, self.stages)
         g, d = self.generator.net, self.discriminator
         g.grow(stage, alpha)

@@ -13,40 +13,30 @@ from typing import Any
 import torch
 
 from gan_engine.config import TrainConfig
-from gan_engine.models import build_models
 from gan_engine.nn import data_dependent_init
 from gan_engine.objectives import supervised_loss
-from gan_engine.recipes.base import Recipe
+from gan_engine.recipes.base import TwoPlayerRecipe
 from gan_engine.recipes.improved_gan import evaluate_classifier
 from gan_engine.training.averaging import ParameterAverage
 from gan_engine.training.data import TrainingData
 
 
-class Supervised(Recipe):
+class Supervised(TwoPlayerRecipe):
+    trains_generator = False
+
     def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device):
-        super().__init__(config, data, device)
-        o = config.optim
-        g, d = build_models(config, data.shape, data.num_classes)
-        self.generator, self.discriminator = g.to(device), d.to(device)
-        self.opt_d = torch.optim.Adam(
-            self.discriminator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=1e-8, fused=True
-        )
+        super().__init__(config, data, device, data.num_classes)
         self.d_average = ParameterAverage(self.discriminator, config.run.param_avg_rate).to(device)
 
-    def stateful(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
-            "opt_d": self.opt_d,
-            "d_average": self.d_average,
-        }
+    def extra_state(self) -> dict[str, Any]:
+        return {"d_average": self.d_average}
 
     def initialize(self) -> None:
         batch = self.data.init_batch()
         data_dependent_init(self.discriminator, lambda: self.discriminator(batch))
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
-        self.set_lr(self.opt_d, self.lr_at(step))
+        self.apply_lr(step)
         x, y = self.data.labelled_batch(step)
         logits, _ = self.discriminator(x)
         loss = supervised_loss(logits, y)

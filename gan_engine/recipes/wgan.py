@@ -14,35 +14,18 @@ mean f(x) - mean f(G(z)), which should fall as samples improve.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 import torch
 
-from gan_engine.config import TrainConfig
-from gan_engine.models import build_models
 from gan_engine.nn import frozen
 from gan_engine.objectives.wasserstein import clip_weights, critic_loss, generator_loss
-from gan_engine.recipes.base import Recipe
-from gan_engine.training.data import TrainingData
+from gan_engine.recipes.base import TwoPlayerRecipe
 
 
-class WGAN(Recipe):
-    def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device):
-        super().__init__(config, data, device)
-        g, d = build_models(config, data.shape, 1)
-        self.generator, self.discriminator = g.to(device), d.to(device)
-        self.opt_d, self.opt_g = self.optimizer(self.discriminator), self.optimizer(self.generator)
-
-    def optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
-        return torch.optim.RMSprop(model.parameters(), lr=self.config.optim.lr)
-
-    def stateful(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
-            "opt_g": self.opt_g,
-            "opt_d": self.opt_d,
-        }
+class WGAN(TwoPlayerRecipe):
+    def optimizer(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.RMSprop(params, lr=self.config.optim.lr)
 
     def critic(self, x: torch.Tensor) -> torch.Tensor:
         return self.discriminator(x)[0][:, 0]
@@ -58,9 +41,7 @@ class WGAN(Recipe):
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         o, n = self.config.optim, self.config.gans.n_critic
-        lr = self.lr_at(step)
-        self.set_lr(self.opt_d, lr)
-        self.set_lr(self.opt_g, lr)
+        self.apply_lr(step)
         g = self.generator
         for k in range(n):
             real = self.data.real(step * n + k)

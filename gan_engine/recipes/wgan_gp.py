@@ -11,16 +11,18 @@ ResNet). One engine step is one generator iteration, as in ``wgan``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 from gan_engine.objectives.wasserstein import critic_loss, gradient_penalty
+from gan_engine.recipes.base import TwoPlayerRecipe
 from gan_engine.recipes.wgan import WGAN
 
 
 class WGANGP(WGAN):
-    def optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
-        o = self.config.optim
-        return torch.optim.Adam(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=True)
+    def optimizer(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return TwoPlayerRecipe.optimizer(self, params)  # Adam, where WGAN has RMSProp
 
     def critic_objective(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         real_scores, fake_scores = self.critic(real), self.critic(fake)

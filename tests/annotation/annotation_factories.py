@@ -24,11 +24,11 @@ SIDE = 8
 
 @cache
 def pool_folder(kind: str, n: int, side: int = SIDE, tag: str = "") -> str:
-    """A pool written once per session by gan_engine.pools.write_pool (the one encoder of every pool), returned
+    """A pool written once per session by gan_engine.pool_tensors.write_pool (the one encoder of every pool), returned
     relative to ARTIFACTS_DIR. Real images are smooth, generated ones noisy: any rule a test needs is in the pixels."""
     import torch
 
-    from gan_engine.pools import write_pool
+    from gan_engine.pool_tensors import write_pool
 
     rng = np.random.default_rng(zlib.crc32(f"{kind}-{n}-{side}-{tag}".encode()))
     if kind == "real":

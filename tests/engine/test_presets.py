@@ -1,6 +1,6 @@
 """The paper's scripts as presets: each preset's config against a transcription of its script.
 
-The transcription is written here independently of ``registry.PRESETS``, from openai/improved-gan
+The transcription is written here independently of ``specs.improved_gan.PRESETS``, from openai/improved-gan
 (mnist_svhn_cifar10/train_*.py and nn.py), each setting with the line it comes from; docs/presets.md
 shows the same table beside our defaults."""
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gan_engine.training.checkpoint import checkpoint_dir
+from gan_engine.run_folder import checkpoint_dir
 from gan_engine.training.loop import train
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")

@@ -12,7 +12,7 @@ from scipy.stats import binomtest
 from gan_engine.cli import main
 from gan_engine.errors import PoolError
 from gan_engine.metrics.c2st import accuracy_interval, c2st
-from gan_engine.pools import write_pool
+from gan_engine.pool_tensors import write_pool
 
 
 def _noise(n: int, seed: int, low: int = 0, high: int = 256) -> torch.Tensor:

@@ -12,14 +12,8 @@ import torch
 
 from gan_engine.cli import main
 from gan_engine.errors import PoolError
-from gan_engine.pools import (
-    FILE_MTIME,
-    check_servable_together,
-    encode_png,
-    read_pool,
-    record_scores,
-    write_pool,
-)
+from gan_engine.pool_tensors import read_pool, write_pool
+from gan_engine.pools import FILE_MTIME, check_servable_together, encode_png, record_scores
 
 
 def chunks(png: bytes) -> list[tuple[bytes, bytes]]:

@@ -10,7 +10,7 @@ from gan_engine.cli import main
 from gan_engine.errors import ScorerError
 from gan_engine.metrics.scoring import check_comparable, top_images
 from gan_engine.metrics.weights import INCEPTION_SHA256
-from gan_engine.pools import write_pool
+from gan_engine.pool_tensors import write_pool
 
 
 def test_score_stores_is_fid_and_kid_with_the_scorer_identity(tmp_path, digits_scorer_dir, isolated_cache, capsys):
