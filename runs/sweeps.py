@@ -18,7 +18,8 @@ from typing import Any
 
 from django.db import transaction
 
-from annotation import services as study_services
+from annotation.actions import studies
+from annotation.actions.errors import StudyError
 from annotation.models import Study
 from runs import planning, tasks
 from runs.models import ImagePool, JobStatus, PoolScore, RunEvent, TrainingRun
@@ -55,7 +56,8 @@ def create_sweep(
 ) -> Study:
     """Queue the sweep that ``planning.plan_sweep`` describes and return its draft study (opened by the last
     finished job when ``open_study``). ``study_settings`` override the study's texts and settings
-    (``annotation.services.STUDY_SETTINGS``). Raises ``ServiceError`` naming the field when the plan cannot run."""
+    (``annotation.actions.studies.STUDY_SETTINGS``).
+    Raises ``ServiceError`` naming the field when the plan cannot run."""
     plan = planning.plan_sweep(
         runs, checkpoints=checkpoints, steps=steps, pool_size=pool_size, scorer=scorer, top_percent=top_percent
     )
@@ -63,7 +65,7 @@ def create_sweep(
         raise ServiceError("; ".join(plan.problems))
     with transaction.atomic():
         texts = {"title": TITLE, "instructions": INSTRUCTIONS, "consent_text": CONSENT}
-        study = study_services.create_study(
+        study = studies.create_study(
             name=name or plan.default_name,
             **{**texts, "items_per_assignment": plan.items_per_assignment, **(study_settings or {})},
             user=user,
@@ -71,14 +73,12 @@ def create_sweep(
         real = draw_real_pool(
             plan.dataset, size=pool_size, seed=seed, image_size=plan.image_size, user=user, queue=False
         )
-        study_services.set_study_pool(study, real, label=f"real {plan.dataset}")
+        studies.set_study_pool(study, real, label=f"real {plan.dataset}")
         chains = [("draw_real_pool", real.pk, None)]
         scores = []
         for run, checkpoint in plan.pools:
             pool = sample_pool(run, size=pool_size, seed=seed, checkpoint=checkpoint, user=user, queue=False)
-            study_services.set_study_pool(
-                study, pool, label=f"{run.name} step {checkpoint.step}", top_percent=top_percent
-            )
+            studies.set_study_pool(study, pool, label=f"{run.name} step {checkpoint.step}", top_percent=top_percent)
             score = PoolScore.objects.create(pool=pool, scorer=scorer, created_by=_author(user))
             scores.append(score.pk)
             chains.append(("sample_pool", pool.pk, score.pk))
@@ -124,8 +124,8 @@ def finish_sweep(study_id: int, score_ids: list[int], open_study: bool) -> str:
                 _event(run_id, f"sweep of study #{study.pk} done: its draft is ready to open")
             return "ready"
         try:
-            study_services.open_study(study)
-        except study_services.ServiceError as exc:
+            studies.open_study(study)
+        except StudyError as exc:
             for run_id in runs:
                 _event(run_id, f"sweep of study #{study.pk}: could not open it: {exc}", RunEvent.Level.ERROR)
             return "not opened"
