@@ -1,12 +1,12 @@
 """Admin: researchers create studies, choose their pools and attention checks, open and close them, and export.
 
-Writes go through services: the study's form and its pools' inline call them on save, and actions are thin
-(the selected rows to one service call each, the counts and each refusal's reason reported).
+Writes go through annotation.actions.studies: the study's form and its pools' inline call them on save, and actions
+are thin (the selected rows to one action call each, the counts and each refusal's reason reported).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from typing import Any, ClassVar
 
 from django import forms
@@ -43,29 +43,14 @@ from annotation.progress import study_progress
 from annotation.protocols import get_protocol
 from annotation.results import study_results, summary_rows
 from annotation.tasks import pilot_simulated_observers
+from runs.admin_actions import each
 from runs.models import ImagePool, JobStatus
 
 # Blank on a new study: the protocol's standard value.
 PROTOCOL_DEFAULTED = ("feedback", "items_per_assignment", "real_fraction", "block_size")
 BLANK = (None, "")
-
-
-def _each(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, what: str, call: Callable[[Any], Any]
-) -> None:
-    done, refused = 0, []
-    for obj in queryset:
-        try:
-            call(obj)
-        except StudyError as exc:
-            refused.append(f"{obj}: {exc}")
-        else:
-            done += 1
-    modeladmin.message_user(
-        request, f"{what}: {done} of {done + len(refused)}.", messages.SUCCESS if done else messages.WARNING
-    )
-    for reason in refused:
-        modeladmin.message_user(request, reason, messages.ERROR)
+# An action refused on a row reports why, and the other rows go on.
+_each = functools.partial(each, refusals=(StudyError,))
 
 
 class PilotForm(forms.Form):

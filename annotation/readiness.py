@@ -70,7 +70,7 @@ def pool_label(pool: ImagePool) -> str:
 
 def problems(study: Study) -> list[Problem]:
     """Everything that keeps ``study`` from opening (empty: it may open). Settings are checked apart
-    (services.study_settings_errors); the items drawn at opening are checked there too (counts, encoding)."""
+    (actions.studies.study_settings_errors); the items drawn at opening are checked there too (counts, encoding)."""
     found = [
         Problem(name, f"{what} is empty: annotators must read it before they start")
         for name, what in (

@@ -46,7 +46,7 @@ MAX_FEEDBACK_MS = 60_000
 
 
 def study_settings_errors(values: Mapping[str, Any]) -> dict[str, str]:
-    """Each setting that cannot work, with the reason (empty when all can): for forms and services alike."""
+    """Each setting that cannot work, with the reason (empty when all can): for forms and actions alike."""
     errors: dict[str, str] = {}
     protocol_name = values.get("protocol", Study.Protocol.SALIMANS)
     if protocol_name not in Study.Protocol.values:
