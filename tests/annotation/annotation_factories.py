@@ -151,5 +151,6 @@ def foreign_pool(tmp_name: str, kind: str, n: int, *, names: list[str] | None = 
         info = PngImagePlugin.PngInfo()
         info.add_text("Software", f"some other encoder {kind}")
         image.save(folder / name, pnginfo=info, **save)
-    (folder / "pool.json").write_text(json.dumps({"files": files, "kind": kind}))
+    manifest = {"kind": kind, "count": n, "size": [8, 8], "mode": mode, "files": files}
+    (folder / "pool.json").write_text(json.dumps(manifest))
     return ImagePoolFactory(kind=kind, size=n, path=relative)
