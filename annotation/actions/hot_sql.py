@@ -43,7 +43,7 @@ def statements(vendor: str) -> dict[str, str]:
         # Three items from the assignment's count of answers on (the current item, the next, and one more should
         # an answer have come in between), whether each is answered, then the sequence's last item, whose trial
         # and block give the phase's size: a phase is appended whole and answered last (see answers._state). By
-        # position, not by looking for unanswered items, which took longer the further an assignment was.
+        # position, not by looking for unanswered items, which takes longer the further an assignment is.
         "ahead": (
             f"SELECT 0, {columns}, CASE WHEN ai.served_at IS NULL THEN 0 ELSE 1 END, si.truth_real, "
             "(SELECT COUNT(*) FROM {judgment} j WHERE j.assignment_item_id = ai.id) "
