@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 
 def reserved(study: Any) -> dict[int, int]:
-    """Per test item: judgments plus places in sequences being answered (what allocation counts)."""
+    """Per test item: judgments plus places in sequences being answered (what actions.assignments.allocation counts)."""
     return dict(StudyItem.objects.filter(study=study, purpose="test").annotate(n=allocation()).values_list("pk", "n"))
 
 
