@@ -1,1 +1,1 @@
-"""The Django app for human visual Turing tests (issue 5)."""
+"""The Django app for human visual Turing tests."""

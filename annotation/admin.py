@@ -1,12 +1,12 @@
 """Admin: researchers create studies, choose their pools and attention checks, open and close them, and export.
 
-Writes go through services: the study's form and its pools' inline call them on save, and actions are thin
-(the selected rows to one service call each, the counts and each refusal's reason reported).
+Writes go through annotation.actions.studies: the study's form and its pools' inline call them on save, and actions
+are thin (the selected rows to one action call each, the counts and each refusal's reason reported).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from typing import Any, ClassVar
 
 from django import forms
@@ -20,37 +20,37 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from annotation import readiness, services
+from annotation import readiness
 from annotation.access import visible_studies
+from annotation.actions.errors import StudyError
+from annotation.actions.studies import (
+    FROZEN_WHEN_OPENED,
+    STUDY_SETTINGS,
+    add_attention_items,
+    close_study,
+    create_study,
+    delete_study,
+    edit_study,
+    open_study,
+    remove_attention_item,
+    remove_study_pool,
+    set_study_pool,
+    study_settings_errors,
+)
 from annotation.export import csv_response, judgment_rows
 from annotation.models import Annotator, AttentionItem, Study, StudyItem, StudyPool
 from annotation.progress import study_progress
 from annotation.protocols import get_protocol
 from annotation.results import study_results, summary_rows
 from annotation.tasks import pilot_simulated_observers
+from runs.admin_actions import each
 from runs.models import ImagePool, JobStatus
 
 # Blank on a new study: the protocol's standard value.
 PROTOCOL_DEFAULTED = ("feedback", "items_per_assignment", "real_fraction", "block_size")
 BLANK = (None, "")
-
-
-def _each(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, what: str, call: Callable[[Any], Any]
-) -> None:
-    done, refused = 0, []
-    for obj in queryset:
-        try:
-            call(obj)
-        except services.ServiceError as exc:
-            refused.append(f"{obj}: {exc}")
-        else:
-            done += 1
-    modeladmin.message_user(
-        request, f"{what}: {done} of {done + len(refused)}.", messages.SUCCESS if done else messages.WARNING
-    )
-    for reason in refused:
-        modeladmin.message_user(request, reason, messages.ERROR)
+# An action refused on a row reports why, and the other rows go on.
+_each = functools.partial(each, refusals=(StudyError,))
 
 
 class PilotForm(forms.Form):
@@ -63,7 +63,7 @@ class PilotForm(forms.Form):
 class StudyForm(forms.ModelForm):
     class Meta:
         model = Study
-        fields = services.STUDY_SETTINGS
+        fields = STUDY_SETTINGS
         widgets: ClassVar[dict[str, forms.Widget]] = {
             "instructions": forms.Textarea(attrs={"rows": 6}),
             "consent_text": forms.Textarea(attrs={"rows": 6}),
@@ -80,14 +80,14 @@ class StudyForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        values = {name: getattr(self.instance, name) for name in services.STUDY_SETTINGS}
-        values.update({name: value for name, value in data.items() if name in services.STUDY_SETTINGS})
+        values = {name: getattr(self.instance, name) for name in STUDY_SETTINGS}
+        values.update({name: value for name, value in data.items() if name in STUDY_SETTINGS})
         if self.instance.pk is None:
             standard = get_protocol(data.get("protocol", Study.Protocol.SALIMANS)).defaults()
             for name in PROTOCOL_DEFAULTED:
                 if data.get(name) in BLANK:
                     values[name] = standard.get(name, Study._meta.get_field(name).get_default())
-        for name, message in services.study_settings_errors(values).items():
+        for name, message in study_settings_errors(values).items():
             self.add_error(name if name in self.fields else None, message)
         return data
 
@@ -193,17 +193,17 @@ class StudyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
-        return self.state_fields + (services.FROZEN_WHEN_OPENED if obj.status != Study.Status.DRAFT else ())
+        return self.state_fields + (FROZEN_WHEN_OPENED if obj.status != Study.Status.DRAFT else ())
 
     def save_model(self, request: HttpRequest, obj: Study, form: Any, change: bool) -> None:
-        values = {name: form.cleaned_data[name] for name in services.STUDY_SETTINGS if name in form.cleaned_data}
+        values = {name: form.cleaned_data[name] for name in STUDY_SETTINGS if name in form.cleaned_data}
         if change:
-            services.edit_study(obj, **{name: values[name] for name in form.changed_data if name in values})
+            edit_study(obj, **{name: values[name] for name in form.changed_data if name in values})
             return
         for name in PROTOCOL_DEFAULTED:
             if values.get(name) in BLANK:
                 values.pop(name, None)
-        study = services.create_study(user=request.user, **values)
+        study = create_study(user=request.user, **values)
         # The admin goes on to save the inlines, the groups it is shared with, and log the addition with the
         # instance it built.
         obj.pk = study.pk
@@ -217,13 +217,13 @@ class StudyAdmin(admin.ModelAdmin):
         for inline_form in formset.forms:
             if inline_form in deleted:
                 if inline_form.instance.pk:
-                    services.remove_study_pool(inline_form.instance)
+                    remove_study_pool(inline_form.instance)
                     formset.deleted_objects.append(inline_form.instance)
                 continue
             data = inline_form.cleaned_data
             if not inline_form.has_changed() or data.get("pool") is None:
                 continue
-            study_pool = services.set_study_pool(
+            study_pool = set_study_pool(
                 study,
                 data["pool"],
                 label=data.get("label", ""),
@@ -248,10 +248,10 @@ class StudyAdmin(admin.ModelAdmin):
         form = AttentionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                added = services.add_attention_items(
+                added = add_attention_items(
                     study, form.cleaned_data["pool"], form.cleaned_data["names"], count=form.cleaned_data.get("count")
                 )
-            except services.ServiceError as exc:
+            except StudyError as exc:
                 form.add_error(None, str(exc))
             else:
                 self.message_user(request, f"Added {added} attention checks to {study}.", messages.SUCCESS)
@@ -308,15 +308,15 @@ class StudyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Open the selected studies")
     def open_studies(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(self, request, queryset, "Opened", lambda study: services.open_study(study, user=request.user))
+        _each(self, request, queryset, "Opened", lambda study: open_study(study, user=request.user))
 
     @admin.action(description="Close the selected studies")
     def close_studies(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(self, request, queryset, "Closed", lambda study: services.close_study(study, user=request.user))
+        _each(self, request, queryset, "Closed", lambda study: close_study(study, user=request.user))
 
     @admin.action(description="Delete the selected drafts")
     def delete_drafts(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(self, request, queryset, "Deleted", services.delete_study)
+        _each(self, request, queryset, "Deleted", delete_study)
 
     @admin.action(description="Pilot with N simulated observers")
     def pilot(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -394,7 +394,7 @@ class AttentionItemAdmin(admin.ModelAdmin):
 
     @admin.action(description="Remove the selected attention checks (those not shown yet)")
     def remove(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _each(self, request, queryset, "Removed", services.remove_attention_item)
+        _each(self, request, queryset, "Removed", remove_attention_item)
 
 
 @admin.register(Annotator)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from annotation import services
+from annotation.actions.errors import StudyError
 from annotation.models import Study
 from runs import actions, planning, sweeps
 from runs.demo import DEMO_CHECKPOINTS, DEMO_NAME
@@ -49,7 +49,7 @@ def finished_demo_run(run_id: int | None = None) -> TrainingRun:
     run = runs.filter(pk=run_id).first() if run_id else runs.filter(name=DEMO_NAME).first()
     if run is None:
         which = f"run #{run_id}" if run_id else f"a finished run named {DEMO_NAME!r}"
-        raise services.ServiceError(f"no {which}: run manage.py demo_web and a worker first, or pass --run ID")
+        raise StudyError(f"no {which}: run manage.py demo_web and a worker first, or pass --run ID")
     return run
 
 
@@ -86,7 +86,7 @@ def create_demo_study(
     deadline = time.monotonic() + wait
     scorer = queue_demo_scorer(run.dataset)
     if scorer is None:
-        raise services.ServiceError(f"no scorer for {run.dataset}: fetch Inception's weights (fetch-weights)")
+        raise StudyError(f"no scorer for {run.dataset}: fetch Inception's weights (fetch-weights)")
     for classifier in DomainClassifier.objects.filter(scorer=scorer, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)):
         echo(f"training the {run.dataset} classifier that scores the pools (domain classifier #{classifier.pk})")
         _wait(classifier, deadline, echo)
@@ -117,7 +117,7 @@ def create_demo_study(
     while (study := Study.objects.get(pk=study.pk)).status != Study.Status.OPEN:
         if time.monotonic() > deadline:
             events = RunEvent.objects.filter(run=run, message__contains=f"study #{study.pk}").order_by("-pk")
-            raise services.ServiceError(f"study #{study.pk} did not open: {events.first() or 'is a worker running?'}")
+            raise StudyError(f"study #{study.pk} did not open: {events.first() or 'is a worker running?'}")
         time.sleep(POLL_SECONDS)
     return study
 
@@ -180,9 +180,9 @@ def _wait(job: ImagePool | PoolScore | DomainClassifier, deadline: float, echo: 
             echo(f"{job}: done" + (f", {job.summary}" if isinstance(job, PoolScore) else ""))
             return
         if job.status == JobStatus.FAILED:
-            raise services.ServiceError(f"{job} failed: {job.error}")
+            raise StudyError(f"{job} failed: {job.error}")
         if time.monotonic() > deadline:
-            raise services.ServiceError(
+            raise StudyError(
                 f"{job} is still {job.status}: is a worker running? (.venv/bin/celery -A webapp worker -Q gpu,cpu)"
             )
         time.sleep(POLL_SECONDS)

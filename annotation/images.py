@@ -7,7 +7,6 @@ else: no file name, no modification time, no ETag, bytes read whole, so that not
 
 from __future__ import annotations
 
-import json
 import struct
 import threading
 from collections import OrderedDict
@@ -19,9 +18,9 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.http import HttpResponse
 
+from runs import pool_files
 from runs.models import ImagePool
 
-MANIFEST = "pool.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_HEADERS = {
     "Cache-Control": "private, no-store",
@@ -51,17 +50,18 @@ class PoolImage:
 
 
 def read_manifest(pool: ImagePool) -> list[PoolImage]:
-    """The images a pool's ``pool.json`` lists, in its order, with the per-image Inception-Score contributions
+    """The images a pool's manifest lists, in its order, with the per-image Inception-Score contributions
     of the newest score entry that records them (``image_kl``: one value per file, in the files' order)."""
-    path = pool.folder / MANIFEST
     try:
-        manifest = json.loads(path.read_text())
+        manifest = pool_files.manifest(pool)
         names = [entry["name"] for entry in manifest["files"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ImageError(f"{pool}: cannot read the manifest {path}: {exc!r}") from None
+    except pool_files.PoolFilesError as exc:
+        raise ImageError(str(exc)) from None
+    except (KeyError, TypeError) as exc:
+        raise ImageError(f"{pool}: its manifest lists a file without a name: {exc!r}") from None
     kl = next((entry["image_kl"] for entry in reversed(manifest.get("scores", [])) if "image_kl" in entry), None)
     if kl is not None and len(kl) != len(names):
-        raise ImageError(f"{pool}: {path} lists {len(names)} images but {len(kl)} Inception-Score contributions")
+        raise ImageError(f"{pool}: its manifest lists {len(names)} images but {len(kl)} Inception-Score contributions")
     return [PoolImage(name, None if kl is None else float(kl[i])) for i, name in enumerate(names)]
 
 
@@ -124,8 +124,9 @@ def png_layout(path: Path) -> PngLayout:
 # --- What annotators are served: every study image decoded and encoded again by the one encoder -------------
 # Pools may come from another encoder (another zlib level or Pillow, metadata chunks, a palette, 16 bits): a fixed
 # byte of every file would then tell real from generated. So when a study opens, each of its images is decoded to
-# its pixels and written again by gan_engine.pools.encode_png (PIL only, no torch) into the study's own folder, in
-# one mode for the whole study; annotators are served these files only, whose bytes are a function of the pixels.
+# its pixels and written again by the pools' own encoder (runs.pool_files.encode_png: PIL only, no torch) into the
+# study's own folder, in one mode for the whole study; annotators are served these files only, whose bytes are a
+# function of the pixels.
 # What the pixels themselves would give away (another size, transparency) is refused, naming the pools.
 STUDY_FOLDER = "studies"
 # Modes decoded as they are, or converted without changing what is seen.
@@ -172,8 +173,6 @@ def encode_study_images(public_id: str, sources: Iterable[Source], *, mode: str 
     """Decode every source and write it again with the one encoder into the study's folder; returns the study's
     mode ('L' unless some image has colour, or ``mode`` when the study already has images). Refused, before any
     file is written, when the images differ in size, or when a colour image would join a grey study."""
-    from runs.engine import encode_png  # the engine's torch-free half, loaded when a study opens
-
     sources = list(sources)
     sizes: dict[tuple[int, int], str] = {}
     colour: str | None = None
@@ -197,7 +196,7 @@ def encode_study_images(public_id: str, sources: Iterable[Source], *, mode: str 
         target = study_image_path(public_id, source.item_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(encode_png(np.asarray(_pixels(source).convert(mode))))
+        temporary.write_bytes(pool_files.encode_png(np.asarray(_pixels(source).convert(mode))))
         temporary.replace(target)
     return mode
 

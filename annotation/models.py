@@ -1,6 +1,6 @@
 """Human visual Turing tests: studies, the images they show, annotators, their assignments and judgments.
 
-Fields, constraints and small properties only: every write goes through services.py. Everything an
+Fields, constraints and small properties only: every write goes through annotation.actions. Everything an
 annotator's browser may hold (the study's public id, an assignment's token, an image's token) is a
 random string that says nothing about the row behind it; the truth of an item lives on StudyItem and
 never leaves the server before the annotator's answer is stored.

@@ -24,7 +24,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from annotation import images, readiness, services, views
+from annotation import images, readiness, views
+from annotation.actions.answers import AssignmentState, Shown
+from annotation.actions.errors import StudyError
 from annotation.models import Study
 from annotation.protocols import get_protocol
 from annotation.protocols.sequence import apportion
@@ -63,7 +65,7 @@ def draw(study: Study, feedback: bool) -> dict[str, Any]:
             try:
                 names = [image.file for image in images.read_manifest(sp.pool)]
             except images.ImageError as exc:
-                raise services.ServiceError(str(exc)) from None
+                raise StudyError(str(exc)) from None
             for name in rng.sample(names, min(quota, len(names))):
                 items.append([sp.pool_id, name, kind == ImagePool.Kind.REAL, secrets.token_urlsafe(16)])
     rng.shuffle(items)
@@ -86,8 +88,8 @@ def _progress(study: Study, preview: dict[str, Any]) -> dict[str, Any]:
     if stage == "test":
         token = items[answered][3]
         exposure = preview["shown"].setdefault(token, preview["exposure"])
-        item = services.Shown(token=token, block=answered // block_size, exposure_ms=exposure)
-    progress = services.Progress(
+        item = Shown(token=token, block=answered // block_size, exposure_ms=exposure)
+    progress = AssignmentState(
         stage=stage,
         phase="test",
         done=answered,
@@ -120,7 +122,7 @@ def entry(request: HttpRequest, study: Study) -> HttpResponse:
             return render(request, "annotation/message.html", {"study": study, "message": message}, status=400)
         try:
             request.session[_key(study)] = draw(study, feedback)
-        except services.ServiceError as exc:
+        except StudyError as exc:
             return render(request, "annotation/message.html", {"study": study, "message": str(exc)}, status=409)
         return redirect("annotation:preview_task", study.pk)
     context = {

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q
 
+from annotation.actions.assignments import LIVE_STAGES, reservation_cutoff
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, Study, StudyItem
-from annotation.services import LIVE_STAGES, reservation_cutoff
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """A fixed-window counter of the annotators' posts per client address: in Redis when REDIS_URL is set, shared by
 every web process, otherwise in Django's per-process cache.
 
-Each assignment is also paced on its own row (ANNOTATION_MIN_ANSWER_MS, in services.record_judgment); this
+Each assignment is also paced on its own row (ANNOTATION_MIN_ANSWER_MS, in actions.answers.record_judgment); this
 counter bounds what one address can do across assignments, such as opening thousands of them.
 """
 

@@ -11,13 +11,11 @@ opening would refuse it anyway, later). Colour modes may differ: opening serves 
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from annotation.images import MANIFEST
 from annotation.models import Study, StudyPool
+from runs import pool_files
 from runs.models import ImagePool
 
 
@@ -40,18 +38,18 @@ class PoolFacts:
 
 
 @functools.lru_cache(maxsize=4096)
-def _manifest_layout(folder: str) -> tuple[str, str]:
+def _manifest_layout(pool: ImagePool) -> tuple[str, str]:
     """A written pool's image size and colour mode from its manifest: a pool's images never change once written,
     so each is read once per process (an admin page lists every pool)."""
-    manifest = json.loads((Path(folder) / MANIFEST).read_text())
+    manifest = pool_files.manifest(pool)
     height, width = manifest["size"]
     return f"{width}×{height}", str(manifest["mode"])
 
 
 def pool_facts(pool: ImagePool) -> PoolFacts:
     try:
-        size, mode = _manifest_layout(str(pool.folder))
-    except (OSError, ValueError, KeyError, TypeError):
+        size, mode = _manifest_layout(pool)
+    except (pool_files.PoolFilesError, ValueError, TypeError):
         size, mode = "?", "?"
     return PoolFacts(dataset=pool.dataset, image_size=size, mode=mode)
 
@@ -70,7 +68,7 @@ def pool_label(pool: ImagePool) -> str:
 
 def problems(study: Study) -> list[Problem]:
     """Everything that keeps ``study`` from opening (empty: it may open). Settings are checked apart
-    (services.study_settings_errors); the items drawn at opening are checked there too (counts, encoding)."""
+    (actions.studies.study_settings_errors); the items drawn at opening are checked there too (counts, encoding)."""
     found = [
         Problem(name, f"{what} is empty: annotators must read it before they start")
         for name, what in (

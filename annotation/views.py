@@ -32,12 +32,16 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from annotation import images, ratelimit, services
+from annotation import images, ratelimit
+from annotation.actions import answers
+from annotation.actions.assignments import MTURK_SUBMIT_HOSTS, Entry, start_assignment
+from annotation.actions.completion import completion, finish_assignment, withdraw_assignment
+from annotation.actions.errors import Refused
 from annotation.models import TOKEN_PATTERN, Annotator, Assignment, InputKind, Study, secret_token
 from annotation.protocols import get_protocol
 
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
-MTURK_ORIGINS = " ".join(services.MTURK_SUBMIT_HOSTS)
+MTURK_ORIGINS = " ".join(MTURK_SUBMIT_HOSTS)
 # The annotator's pages run only their own script and style, talk only to this site, may be framed by MTurk
 # alone, and post forms only here and to MTurk's externalSubmit.
 ANNOTATOR_CSP = (
@@ -53,11 +57,11 @@ ASSIGNMENT_COOKIE_SECONDS = 30 * 24 * 3600
 COUNTDOWN_MS = 500
 MASKS = 4
 MASK_MS = 30
-# What the browser may report of how an image was seen (services.Display): CSS pixels, and the device's ratio.
+# What the browser may report of how an image was seen (answers.Display): CSS pixels, and the device's ratio.
 VIEWPORT_MAX = 100_000
 PIXEL_RATIO_MIN = 0.01
 PIXEL_RATIO_MAX = 64
-# What it may report of a timed image's presentation (services.Display): the refresh interval (1000 Hz to 1 Hz),
+# What it may report of a timed image's presentation (answers.Display): the refresh interval (1000 Hz to 1 Hz),
 # frame counts, and animation-frame timestamps on the page's clock (ms since it opened: up to about 115 days).
 REFRESH_MIN_MS = 1
 REFRESH_MAX_MS = 1000
@@ -112,33 +116,33 @@ def _refusal(request: HttpRequest, message: str, status: int) -> HttpResponse:
 def _param(values: Any, name: str) -> str:
     value = str(values.get(name, "")).strip()
     if len(value) > PARAM_MAX:
-        raise services.Refused(f"{name} is too long.", 400)
+        raise Refused(f"{name} is too long.", 400)
     # No platform sends control characters, and the database could not store a NUL.
     if any(unicodedata.category(character) == "Cc" for character in value):
-        raise services.Refused(f"{name} holds characters a link cannot have.", 400)
+        raise Refused(f"{name} holds characters a link cannot have.", 400)
     return value
 
 
-def _entry(request: HttpRequest, values: Any) -> services.Entry | None:
+def _entry(request: HttpRequest, values: Any) -> Entry | None:
     """Who arrives, from the platform's parameters; None for an MTurk preview (the HIT not accepted yet)."""
     if "assignmentId" in values:
         if values["assignmentId"] == MTURK_PREVIEW:
             return None
-        return services.Entry(
+        return Entry(
             platform=Annotator.Platform.MTURK,
             worker_id=_param(values, "workerId"),
             assignment_id=_param(values, "assignmentId"),
             group=_param(values, "hitId"),
-            submit_to=_param(values, "turkSubmitTo") or services.MTURK_SUBMIT_HOSTS[0],
+            submit_to=_param(values, "turkSubmitTo") or MTURK_SUBMIT_HOSTS[0],
         )
     if "PROLIFIC_PID" in values:
-        return services.Entry(
+        return Entry(
             platform=Annotator.Platform.PROLIFIC,
             worker_id=_param(values, "PROLIFIC_PID"),
             assignment_id=_param(values, "SESSION_ID"),
             group=_param(values, "STUDY_ID"),
         )
-    return services.Entry(platform=Annotator.Platform.INVITE, worker_id=_invitee_id(request))
+    return Entry(platform=Annotator.Platform.INVITE, worker_id=_invitee_id(request))
 
 
 def _platform_fields(values: Any) -> dict[str, str]:
@@ -146,7 +150,7 @@ def _platform_fields(values: Any) -> dict[str, str]:
     return {name: str(values[name])[:PARAM_MAX] for name in names if name in values}
 
 
-def _returning(request: HttpRequest, study: Study, entry: services.Entry) -> Assignment | None:
+def _returning(request: HttpRequest, study: Study, entry: Entry) -> Assignment | None:
     """The assignment this browser proves to hold already, so that it resumes (or, finished, shows its code
     again). Proof is the platform's session (MTurk's workerId with its assignmentId, Prolific's PID with its
     SESSION_ID), the invitation's own session, or the signed cookie set when the assignment began; a worker id
@@ -206,12 +210,12 @@ def entry(request: HttpRequest, public_id: str) -> HttpResponse:
             return _to_assignment(request, study, returning)
         if request.method == "POST" and who is not None:
             if values.get("consent") != "yes":
-                raise services.Refused("Please tick the consent box to take part.", 400)
+                raise Refused("Please tick the consent box to take part.", 400)
             held = _cookie_assignment(request, study)
-            started = services.start_assignment(study, who, proof=held.token if held is not None else "")
+            started = start_assignment(study, who, proof=held.token if held is not None else "")
             # 303: the browser follows with a GET, so a reload of the task page never posts the consent again.
             return _to_assignment(request, study, started, 303)
-    except services.Refused as refused:
+    except Refused as refused:
         return render(
             request, "annotation/message.html", {"study": study, "message": str(refused)}, status=refused.status
         )
@@ -241,7 +245,7 @@ def _assignment(token: str) -> Assignment:
 def task(request: HttpRequest, token: str) -> HttpResponse:
     assignment = _assignment(token)
     urls = {name: reverse(f"annotation:{name}", args=[token]) for name in ("state", "answer", "finish", "withdraw")}
-    platform = services.completion(assignment).kind  # how the assignment ends: MTurk's, Prolific's, or a code
+    platform = completion(assignment).kind  # how the assignment ends: MTurk's, Prolific's, or a code
     return task_page(request, assignment.study, urls, feedback=assignment.annotator.feedback, platform=platform)
 
 
@@ -280,7 +284,7 @@ def task_page(
     return render(request, "annotation/task.html", {"study": study, "config": config, "staff_preview": preview})
 
 
-def state(progress: services.Progress) -> dict[str, Any]:
+def state(progress: answers.AssignmentState) -> dict[str, Any]:
     """What the task page needs now: the stage, progress, and the current image by its token (no more)."""
     item = progress.item
     return {
@@ -331,7 +335,7 @@ def json_api(method: str) -> Callable[[Callable[..., HttpResponse]], Callable[..
 @json_api("GET")
 def api_state(request: HttpRequest, token: str) -> JsonResponse:
     try:
-        return _json(state(services.current_state(token)))
+        return _json(state(answers.current_state(token)))
     except Assignment.DoesNotExist:
         raise Http404("no such assignment") from None
 
@@ -349,12 +353,12 @@ def api_answer(request: HttpRequest, token: str) -> JsonResponse:
             raise Http404("no such assignment") from None
         return _json({"error": str(malformed)}, malformed.status)
     try:
-        outcome, progress = services.answer(
+        outcome, progress = answers.answer(
             token, item, answer_real=answer == "real", response_ms=response_ms, display=display
         )
     except Assignment.DoesNotExist:
         raise Http404("no such assignment") from None
-    except services.Refused as refused:
+    except Refused as refused:
         response = _json({"error": str(refused)}, refused.status)
         if refused.status == 429:
             response["Retry-After"] = "1"
@@ -371,7 +375,7 @@ class _Malformed(Exception):
         self.status = status
 
 
-def _answer_body(request: HttpRequest) -> tuple[str, str, int, services.Display]:
+def _answer_body(request: HttpRequest) -> tuple[str, str, int, answers.Display]:
     """The answer's item token, answer, response time and display, or ``_Malformed`` with the refusal."""
     if request.content_type != "application/json":
         raise _Malformed("Send the answer as application/json.", 415)
@@ -388,7 +392,7 @@ def _answer_body(request: HttpRequest) -> tuple[str, str, int, services.Display]
     return item, answer, response_ms, _display(body)
 
 
-def _display(body: dict[str, Any]) -> services.Display:
+def _display(body: dict[str, Any]) -> answers.Display:
     """How the image was seen, each field optional (a client may not know it) but refused, by name, when wrong."""
 
     def number(name: str, kind: type, low: float, high: float) -> Any:
@@ -420,7 +424,7 @@ def _display(body: dict[str, Any]) -> services.Display:
         raise _Malformed("dropped_frames: expected true or false", 400)
     stimulus_onset, stimulus_offset = interval("stimulus_onset_ms", "stimulus_offset_ms")
     mask_onset, mask_offset = interval("mask_onset_ms", "mask_offset_ms")
-    return services.Display(
+    return answers.Display(
         viewport_width=number("viewport_width", int, 1, VIEWPORT_MAX),
         viewport_height=number("viewport_height", int, 1, VIEWPORT_MAX),
         # NaN and infinities (Python's JSON reads them) fail the range, and a ratio of 0 is no screen.
@@ -442,8 +446,8 @@ def _display(body: dict[str, Any]) -> services.Display:
 @json_api("POST")
 def api_finish(request: HttpRequest, token: str) -> JsonResponse:
     try:
-        done = services.finish_assignment(_assignment(token))
-    except services.Refused as refused:
+        done = finish_assignment(_assignment(token))
+    except Refused as refused:
         return _json({"error": str(refused)}, refused.status)
     return _json(
         {
@@ -462,8 +466,8 @@ def api_finish(request: HttpRequest, token: str) -> JsonResponse:
 def api_withdraw(request: HttpRequest, token: str) -> JsonResponse:
     """The annotator stops here: the assignment ends, and the page says what happens next on their platform."""
     try:
-        done = services.withdraw_assignment(_assignment(token))
-    except services.Refused as refused:
+        done = withdraw_assignment(_assignment(token))
+    except Refused as refused:
         return _json({"error": str(refused)}, refused.status)
     return _json({"kind": done.kind, "withdrawn": True})
 
@@ -471,7 +475,7 @@ def api_withdraw(request: HttpRequest, token: str) -> JsonResponse:
 @require_GET
 def image(request: HttpRequest, token: str) -> HttpResponse:
     """An image by its opaque per-assignment token, with the same headers whatever the pool."""
-    found = services.image_file(token)
+    found = answers.image_file(token)
     if found is None:
         raise Http404("image not found")
     try:

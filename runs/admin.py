@@ -3,7 +3,7 @@ selected rows go to one service call each, and the counts (and each refusal's re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from typing import Any
 
 from django import forms
@@ -19,6 +19,7 @@ from django.utils.safestring import mark_safe
 
 from gan_engine.errors import ConfigError
 from runs import actions, planning, sweeps
+from runs.admin_actions import each
 from runs.forms import (
     DomainClassifierForm,
     RealPoolForm,
@@ -49,30 +50,7 @@ RETURN_FIELD = "_return"
 LAUNCH_BUTTON = "_launch"
 
 
-def _each(
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet,
-    what: str,
-    call: Callable[[Any], Any],
-    describe: Callable[[Any], str] | None = None,
-) -> list[Any]:
-    """Call the service on each selected row; report how many it took, what each made (``describe`` of the
-    service's result) and why it refused the others. Returns the service's results."""
-    done, refused = [], []
-    for obj in queryset:
-        try:
-            done.append(call(obj))
-        except REFUSALS as exc:
-            refused.append(f"{obj}: {exc}")
-    modeladmin.message_user(
-        request, f"{what}: {len(done)} of {len(done) + len(refused)}.", messages.SUCCESS if done else messages.WARNING
-    )
-    for result in done if describe else ():
-        modeladmin.message_user(request, describe(result), messages.INFO)
-    for reason in refused:
-        modeladmin.message_user(request, reason, messages.ERROR)
-    return done
+_each = functools.partial(each, refusals=REFUSALS)
 
 
 def _queued(run: TrainingRun) -> str:

@@ -19,7 +19,8 @@ from typing import Any
 from celery import Task
 from django.db import transaction
 
-from annotation import services as study_services
+from annotation.actions import studies
+from annotation.actions.errors import StudyError
 from annotation.models import Study
 from runs import planning, tasks
 from runs.actions import RunError, author, draw_real_pool, sample_pool
@@ -57,7 +58,7 @@ def create_sweep(
 ) -> Study:
     """Queue the sweep that ``planning.plan_sweep`` describes and return its draft study (opened by the last
     finished job when ``open_study``). ``study_settings`` override the study's texts and settings
-    (``annotation.services.STUDY_SETTINGS``). Raises ``RunError`` naming the field when the plan cannot run."""
+    (``annotation.actions.studies.STUDY_SETTINGS``). Raises ``RunError`` naming the field when the plan cannot run."""
     plan = planning.plan_sweep(
         runs, checkpoints=checkpoints, steps=steps, pool_size=pool_size, scorer=scorer, top_percent=top_percent
     )
@@ -65,7 +66,7 @@ def create_sweep(
         raise RunError("; ".join(plan.problems))
     with transaction.atomic():
         texts = {"title": TITLE, "instructions": INSTRUCTIONS, "consent_text": CONSENT}
-        study = study_services.create_study(
+        study = studies.create_study(
             name=name or plan.default_name,
             **{**texts, "items_per_assignment": plan.items_per_assignment, **(study_settings or {})},
             user=user,
@@ -73,14 +74,12 @@ def create_sweep(
         real = draw_real_pool(
             plan.dataset, size=pool_size, seed=seed, image_size=plan.image_size, user=user, queue=False
         )
-        study_services.set_study_pool(study, real, label=f"real {plan.dataset}")
+        studies.set_study_pool(study, real, label=f"real {plan.dataset}")
         chains = [(tasks.draw_real_pool, real.pk, None)]
         scores = []
         for run, checkpoint in plan.pools:
             pool = sample_pool(run, size=pool_size, seed=seed, checkpoint=checkpoint, user=user, queue=False)
-            study_services.set_study_pool(
-                study, pool, label=f"{run.name} step {checkpoint.step}", top_percent=top_percent
-            )
+            studies.set_study_pool(study, pool, label=f"{run.name} step {checkpoint.step}", top_percent=top_percent)
             score = PoolScore.objects.create(pool=pool, scorer=scorer, created_by=author(user))
             scores.append(score.pk)
             chains.append((tasks.sample_pool, pool.pk, score.pk))
@@ -126,8 +125,8 @@ def finish_sweep(study_id: int, score_ids: list[int], open_study: bool) -> str:
                 log_event(run_id, f"sweep of study #{study.pk} done: its draft is ready to open")
             return "ready"
         try:
-            study_services.open_study(study)
-        except study_services.ServiceError as exc:
+            studies.open_study(study)
+        except StudyError as exc:
             for run_id in runs:
                 log_event(run_id, f"sweep of study #{study.pk}: could not open it: {exc}", RunEvent.Level.ERROR)
             return "not opened"

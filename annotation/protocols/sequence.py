@@ -2,7 +2,7 @@
 
 An assignment's sequence holds each pool in its share (the study's real fraction, then the pools' weights),
 takes from each pool the images with the fewest judgments so far (taken or reserved, ranked by the database
-in services._draw_test), so that every image reaches its wanted number before any gets more, never repeats an
+in actions.assignments.draw_test), so that every image reaches its wanted number before any gets more, never repeats an
 image its annotator has seen, and is shuffled so that every stretch of it (every block) holds each pool in proportion.
 """
 

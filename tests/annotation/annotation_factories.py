@@ -15,7 +15,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
-from annotation import services
+from annotation.actions import studies
+from annotation.actions.answers import next_item, record_judgment
+from annotation.actions.assignments import Entry, start_assignment
+from annotation.actions.studies import create_study, set_study_pool
 from annotation.models import Assignment, Study
 from runs.models import ImagePool, JobStatus
 
@@ -95,24 +98,24 @@ def open_study(
         "judgments_per_item": 2,
         **values,
     }
-    study = services.create_study(**values)
+    study = create_study(**values)
     for pool in pools:
-        services.set_study_pool(study, pool, **(pool_options or {}).get(pool.pk, {}))
-    return services.open_study(study)
+        set_study_pool(study, pool, **(pool_options or {}).get(pool.pk, {}))
+    return studies.open_study(study)
 
 
 def start(study: Study, worker: str = "w1", platform: str = "invite", **entry: str) -> Assignment:
-    return services.start_assignment(study, services.Entry(platform=platform, worker_id=worker, **entry))
+    return start_assignment(study, Entry(platform=platform, worker_id=worker, **entry))
 
 
 def answer_all(assignment: Assignment, rule: Any = lambda item: item.item.truth_real, limit: int | None = None) -> int:
     """Answer the assignment's items in order with ``rule(assignment_item) -> answer_real``; returns how many."""
     done = 0
     while limit is None or done < limit:
-        item = services.next_item(Assignment.objects.get(pk=assignment.pk))
+        item = next_item(Assignment.objects.get(pk=assignment.pk))
         if item is None:
             return done
-        services.record_judgment(assignment, item.token, answer_real=rule(item), response_ms=700 + done)
+        record_judgment(assignment, item.token, answer_real=rule(item), response_ms=700 + done)
         done += 1
     return done
 
@@ -148,5 +151,6 @@ def foreign_pool(tmp_name: str, kind: str, n: int, *, names: list[str] | None = 
         info = PngImagePlugin.PngInfo()
         info.add_text("Software", f"some other encoder {kind}")
         image.save(folder / name, pnginfo=info, **save)
-    (folder / "pool.json").write_text(json.dumps({"files": files, "kind": kind}))
+    manifest = {"kind": kind, "count": n, "size": [8, 8], "mode": mode, "files": files}
+    (folder / "pool.json").write_text(json.dumps(manifest))
     return ImagePoolFactory(kind=kind, size=n, path=relative)

@@ -80,12 +80,12 @@ def test_the_form_refuses_a_design_the_protocol_cannot_run(staff_client):
 
 def test_open_and_close_actions(staff_client):
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
-    from annotation import services
+    from annotation.actions.studies import create_study, set_study_pool
 
-    ready = services.create_study(**STUDY_TEXTS, name="ready", items_per_assignment=10)
-    services.set_study_pool(ready, real)
-    services.set_study_pool(ready, fake)
-    empty = services.create_study(**STUDY_TEXTS, name="no pools")
+    ready = create_study(**STUDY_TEXTS, name="ready", items_per_assignment=10)
+    set_study_pool(ready, real)
+    set_study_pool(ready, fake)
+    empty = create_study(**STUDY_TEXTS, name="no pools")
     url = reverse("admin:annotation_study_changelist")
     response = staff_client.post(url, {"action": "open_studies", "_selected_action": [ready.pk, empty.pk]}, follow=True)
     messages = [str(m) for m in response.context["messages"]]
@@ -136,12 +136,12 @@ def test_annotator_list_shows_pseudonyms_and_counts(staff_client):
 
 
 def test_a_drafts_design_and_pools_change_through_the_services(staff_client):
-    from annotation import services
+    from annotation.actions.studies import create_study, set_study_pool
 
     real, fake, other = (ImagePoolFactory(kind=k) for k in ("real", "generated", "generated"))
-    study = services.create_study(**STUDY_TEXTS, name="draft", items_per_assignment=10)
-    kept = services.set_study_pool(study, real)
-    dropped = services.set_study_pool(study, fake)
+    study = create_study(**STUDY_TEXTS, name="draft", items_per_assignment=10)
+    kept = set_study_pool(study, real)
+    dropped = set_study_pool(study, fake)
     rows = [
         {"id": kept.pk, "study": study.pk, "pool": real.pk, "weight": "2"},
         {"id": dropped.pk, "study": study.pk, "pool": fake.pk, "weight": "1", "DELETE": "on"},

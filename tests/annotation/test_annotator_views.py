@@ -15,7 +15,9 @@ from django.db.models import Count, Max, Q
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from annotation import ratelimit, services
+from annotation import ratelimit
+from annotation.actions import studies
+from annotation.actions.studies import add_attention_items, close_study, create_study, set_study_pool
 from annotation.models import Annotator, Assignment, Judgment
 
 pytestmark = pytest.mark.django_db
@@ -103,10 +105,10 @@ def test_invitation_link_remembers_its_visitor(client):
 
 
 def test_a_draft_study_has_no_entry_and_a_closed_one_takes_nobody(client):
-    draft = services.create_study(**STUDY_TEXTS, name="draft")
+    draft = create_study(**STUDY_TEXTS, name="draft")
     assert client.get(draft.entry_path).status_code == 404
     study = open_study()
-    services.close_study(study)
+    close_study(study)
     response = client.post(entry_url(study), {"consent": "yes"})
     assert response.status_code == 410 and not Assignment.objects.exists()
 
@@ -230,7 +232,7 @@ def test_the_task_page_and_its_api_take_as_many_queries_for_long_sequences_as_sh
 
 def _statements(queries: CaptureQueriesContext) -> list[str]:
     """The statements requests ran, less those of the test's own transaction (savepoints) and those run once per
-    database connection (the hot path's statements are prepared on first use: services._run)."""
+    database connection (the hot path's statements are prepared on first use: annotation.actions.hot_sql.run)."""
     return [
         q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"] and not q["sql"].startswith("PREPARE")
     ]
@@ -274,7 +276,7 @@ def test_the_progress_of_every_state_is_what_the_database_counts(client):
     state is the state a reload then reads, with the counts of the sequence's rows."""
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
-    study = services.create_study(
+    study = create_study(
         **STUDY_TEXTS,
         name="progress",
         protocol="hype_time",
@@ -284,10 +286,10 @@ def test_the_progress_of_every_state_is_what_the_database_counts(client):
         require_qualification=True,
         qualification_items=4,
     )
-    services.set_study_pool(study, real)
-    services.set_study_pool(study, fake)
-    services.add_attention_items(study, obvious, count=2)
-    services.open_study(study)
+    set_study_pool(study, real)
+    set_study_pool(study, fake)
+    add_attention_items(study, obvious, count=2)
+    studies.open_study(study)
     assignment = start(study)
     state = current(client, assignment)
     phases = []

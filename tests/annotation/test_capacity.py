@@ -18,17 +18,18 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation import services
+from annotation.actions.answers import current_state, next_item, record_judgment
+from annotation.actions.assignments import allocation
+from annotation.actions.completion import finish_assignment
+from annotation.actions.errors import Refused
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, StudyItem
 
 pytestmark = pytest.mark.django_db
 
 
 def reserved(study: Any) -> dict[int, int]:
-    """Per test item: judgments plus places in sequences being answered (what services._allocated counts)."""
-    return dict(
-        StudyItem.objects.filter(study=study, purpose="test").annotate(n=services._allocated()).values_list("pk", "n")
-    )
+    """Per test item: judgments plus places in sequences being answered (what actions.assignments.allocation counts)."""
+    return dict(StudyItem.objects.filter(study=study, purpose="test").annotate(n=allocation()).values_list("pk", "n"))
 
 
 def judged(study: Any) -> dict[int, int]:
@@ -75,11 +76,11 @@ def test_passers_of_a_qualification_drawing_together_never_overfill():
 
     def qualify(index: int) -> None:
         assignment = starts[index]
-        first = services.next_item(Assignment.objects.get(pk=assignment.pk))
-        services.record_judgment(assignment, first.token, answer_real=first.item.truth_real, response_ms=500)
-        last = services.next_item(Assignment.objects.get(pk=assignment.pk))
+        first = next_item(Assignment.objects.get(pk=assignment.pk))
+        record_judgment(assignment, first.token, answer_real=first.item.truth_real, response_ms=500)
+        last = next_item(Assignment.objects.get(pk=assignment.pk))
         barrier.wait()
-        services.record_judgment(assignment, last.token, answer_real=last.item.truth_real, response_ms=500)
+        record_judgment(assignment, last.token, answer_real=last.item.truth_real, response_ms=500)
 
     run_threads(qualify, 8)
     assert max(reserved(study).values()) <= 1
@@ -97,7 +98,7 @@ def test_the_tail_of_a_study_draws_only_what_is_missing():
     sizes = [start(study, f"w{i}").sequence.count() for i in range(4)]
     assert sizes == [6, 6, 6, 2]
     assert max(reserved(study).values()) == 1
-    with pytest.raises(services.Refused, match="all the judgments"):
+    with pytest.raises(Refused, match="all the judgments"):
         start(study, "late")
 
 
@@ -127,7 +128,7 @@ def test_a_lapsed_sequence_swaps_taken_images_for_missing_ones_or_drops_them():
     other = start(study, "other")  # 2 of each pool's 3: at least one of away's in each
     taken = mine & set(other.sequence.values_list("item_id", flat=True))
     assert len(taken) >= 2
-    services.current_state(away.token)  # coming back: the sequence is repaired before an image is shown
+    current_state(away.token)  # coming back: the sequence is repaired before an image is shown
     answered = answer_all(Assignment.objects.get(pk=away.pk))
     answer_all(other)
     assert set(judged(study).values()) == {1}, "each of the 6 images judged once: swapped in, or dropped"
@@ -158,7 +159,7 @@ def test_progress_counts_judgments_of_wanted_and_annotators_per_arm(staff_client
     study = open_study(feedback="randomised", items_per_assignment=4, judgments_per_item=2)
     done, busy = start(study, "done"), start(study, "busy")
     answer_all(done)
-    services.finish_assignment(done)
+    finish_assignment(done)
     answer_all(busy, limit=1)
     progress = study_progress(study)
     assert (progress.collected, progress.wanted) == (5, 80 * 2)

@@ -11,7 +11,7 @@ import pytest
 from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, foreign_pool, start
 from django.urls import reverse
 
-from annotation import services
+from annotation.actions.studies import create_study, open_study, set_study_pool
 from annotation.export import FORMULA_LEAD, NUMBER, spreadsheet_safe
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,7 @@ def hostile_study() -> Any:
         engine=True,
     )
     fake = ImagePoolFactory(kind="generated")
-    study = services.create_study(
+    study = create_study(
         name="=cmd|' /C calc'!A0 <b>study</b>",
         title="+SUM(2) <i>public title</i>",
         instructions="@SUM(1) <script>alert(1)</script>",
@@ -58,9 +58,9 @@ def hostile_study() -> Any:
         items_per_assignment=10,
         feedback="randomised",
     )
-    services.set_study_pool(study, real, label=HOSTILE[0])
-    services.set_study_pool(study, fake, label="<img src=x onerror=alert(1)>" + HOSTILE[3])
-    services.open_study(study)
+    set_study_pool(study, real, label=HOSTILE[0])
+    set_study_pool(study, fake, label="<img src=x onerror=alert(1)>" + HOSTILE[3])
+    open_study(study)
     for i in range(3):
         # Every answer wrong: d' and criterion come out negative, numbers that must stay numbers.
         answer_all(start(study, f"w{i}"), rule=lambda item: not item.item.truth_real)

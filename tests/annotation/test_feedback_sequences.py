@@ -10,7 +10,8 @@ import random
 import pytest
 from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 
-from annotation import services
+from annotation.actions import studies
+from annotation.actions.studies import add_attention_items, create_study, set_study_pool
 from annotation.models import Assignment
 from annotation.protocols.sequence import independent_counts, shuffle_blocks
 from annotation.stats import START_MS, next_exposure
@@ -55,7 +56,7 @@ def test_sequences_shown_with_feedback_draw_each_place_on_its_own():
 def test_in_hype_time_an_attention_check_steps_the_exposure_like_any_image():
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
-    study = services.create_study(
+    study = create_study(
         **STUDY_TEXTS,
         name="timed",
         protocol="hype_time",
@@ -63,10 +64,10 @@ def test_in_hype_time_an_attention_check_steps_the_exposure_like_any_image():
         block_size=6,
         attention_per_assignment=2,
     )
-    services.set_study_pool(study, real)
-    services.set_study_pool(study, fake)
-    services.add_attention_items(study, obvious, count=2)
-    services.open_study(study)
+    set_study_pool(study, real)
+    set_study_pool(study, fake)
+    add_attention_items(study, obvious, count=2)
+    studies.open_study(study)
     assignment = start(study)
     answer_all(assignment)  # every answer right: each must shorten the next exposure by the same step
     shown = list(
@@ -83,7 +84,7 @@ def test_in_hype_time_an_attention_check_steps_the_exposure_like_any_image():
 def test_in_hype_time_each_block_restarts_at_500_ms_and_checks_step_within_it():
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
-    study = services.create_study(
+    study = create_study(
         **STUDY_TEXTS,
         name="timed blocks",
         protocol="hype_time",
@@ -91,10 +92,10 @@ def test_in_hype_time_each_block_restarts_at_500_ms_and_checks_step_within_it():
         block_size=3,
         attention_per_assignment=2,
     )
-    services.set_study_pool(study, real)
-    services.set_study_pool(study, fake)
-    services.add_attention_items(study, obvious, count=2)
-    services.open_study(study)
+    set_study_pool(study, real)
+    set_study_pool(study, fake)
+    add_attention_items(study, obvious, count=2)
+    studies.open_study(study)
     assignment = start(study)
     answer_all(assignment)  # all right: within a block each exposure is one step below the last, checks included
     shown = list(

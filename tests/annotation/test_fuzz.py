@@ -18,8 +18,8 @@ from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from annotation.actions.answers import MAX_RESPONSE_MS
 from annotation.models import TOKEN_PATTERN, Assignment, Judgment
-from annotation.services import MAX_RESPONSE_MS
 
 pytestmark = pytest.mark.django_db
 

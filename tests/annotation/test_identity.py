@@ -12,7 +12,9 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
-from annotation import services
+from annotation.actions import studies
+from annotation.actions.assignments import Entry, start_assignment
+from annotation.actions.studies import create_study, set_study_pool
 from annotation.models import Assignment, StudyItem
 
 pytestmark = pytest.mark.django_db
@@ -129,11 +131,11 @@ def researcher(*groups: Group) -> Any:
 def test_results_exports_and_admin_show_a_study_to_its_owner_its_groups_and_superusers_only(client):
     lab = Group.objects.create(name="lab")
     owner, colleague, stranger = researcher(), researcher(lab), researcher()
-    study = services.create_study(**STUDY_TEXTS, name="private", user=owner, items_per_assignment=4)
+    study = create_study(**STUDY_TEXTS, name="private", user=owner, items_per_assignment=4)
     for kind in ("real", "generated"):
-        services.set_study_pool(study, ImagePoolFactory(kind=kind))
-    services.open_study(study)
-    answer_all(services.start_assignment(study, services.Entry(platform="invite", worker_id="w")))
+        set_study_pool(study, ImagePoolFactory(kind=kind))
+    studies.open_study(study)
+    answer_all(start_assignment(study, Entry(platform="invite", worker_id="w")))
     item = StudyItem.objects.filter(study=study).first()
     pages = [
         reverse("annotation:results", args=[study.pk]),

@@ -12,7 +12,7 @@ import pytest
 from annotation_factories import answer_all, open_study, start
 from django.urls import reverse
 
-from annotation import services
+from annotation.actions.completion import finish_assignment
 from annotation.models import Assignment, Judgment
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +120,7 @@ def test_withdrawing_ends_the_assignment_and_frees_its_images(client, staff_clie
 def test_a_submitted_assignment_cannot_be_withdrawn(client):
     assignment = start(open_study(items_per_assignment=2))
     answer_all(assignment)
-    services.finish_assignment(assignment)
+    finish_assignment(assignment)
     response = client.post(reverse("annotation:withdraw", args=[assignment.token]))
     assert response.status_code == 409 and "ended already" in response.json()["error"]
     assert Assignment.objects.get().stage == Assignment.Stage.SUBMITTED

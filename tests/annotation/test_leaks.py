@@ -13,7 +13,10 @@ from annotation_factories import STUDY_TEXTS, ImagePoolFactory, foreign_pool, op
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
-from annotation import images, services
+from annotation import images
+from annotation.actions import studies
+from annotation.actions.errors import StudyError
+from annotation.actions.studies import add_attention_items, create_study, set_study_pool
 from annotation.models import Assignment, AssignmentItem, Judgment, StudyItem
 
 pytestmark = pytest.mark.django_db
@@ -151,11 +154,11 @@ def test_with_feedback_the_truth_comes_after_the_judgment_is_stored(client):
 def test_attention_checks_look_like_any_other_item(client):
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
-    study = services.create_study(**STUDY_TEXTS, name="a", items_per_assignment=6, attention_per_assignment=2)
-    services.set_study_pool(study, real)
-    services.set_study_pool(study, fake)
-    services.add_attention_items(study, obvious, count=2)
-    services.open_study(study)
+    study = create_study(**STUDY_TEXTS, name="a", items_per_assignment=6, attention_per_assignment=2)
+    set_study_pool(study, real)
+    set_study_pool(study, fake)
+    add_attention_items(study, obvious, count=2)
+    studies.open_study(study)
     shapes = {}
     for current, item in walk(client, start(study)):
         shape = {**current, "done": None, "answered": None, "item": {**current["item"], "token": None, "src": None}}
@@ -198,9 +201,9 @@ def test_grey_and_colour_pools_are_served_in_one_mode():
 
 def test_open_refuses_what_re_encoding_cannot_hide_naming_the_pool_and_field():
     see_through = foreign_pool("alpha", "generated", 40, mode="RGBA", alpha=128)
-    study = services.create_study(**STUDY_TEXTS, name="alpha", items_per_assignment=10)
-    services.set_study_pool(study, ImagePoolFactory(kind="real"))
-    services.set_study_pool(study, see_through)
-    with pytest.raises(services.ServiceError, match=rf"pool {re.escape(str(see_through))}: .* \(field: alpha\)"):
-        services.open_study(study)
+    study = create_study(**STUDY_TEXTS, name="alpha", items_per_assignment=10)
+    set_study_pool(study, ImagePoolFactory(kind="real"))
+    set_study_pool(study, see_through)
+    with pytest.raises(StudyError, match=rf"pool {re.escape(str(see_through))}: .* \(field: alpha\)"):
+        studies.open_study(study)
     assert not StudyItem.objects.filter(study=study).exists()

@@ -9,7 +9,7 @@ import pytest
 from annotation_factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, open_study
 from django.urls import reverse
 
-from annotation import services
+from annotation.actions.studies import create_study, set_study_pool
 from annotation.simulation import planning
 from annotation.simulation.planning import Goal, plan, simulate
 from annotation.simulation.replicate import Design
@@ -129,8 +129,8 @@ def test_the_difference_between_pools_is_tested_at_its_nominal_size_and_reaches_
 
 @pytest.mark.django_db
 def test_a_study_without_generated_pools_is_refused_by_name(staff_client):
-    study = services.create_study(name="only real", **STUDY_TEXTS)
-    services.set_study_pool(study, ImagePoolFactory(kind="real"))
+    study = create_study(name="only real", **STUDY_TEXTS)
+    set_study_pool(study, ImagePoolFactory(kind="real"))
     page = staff_client.get(
         reverse("annotation:plan", args=[study.pk]),
         {"goal": "halfwidth", "target": "0.05", "scope": "overall", "price": "1", "d_prime": "0.8", "d_prime_sd": "0.5",

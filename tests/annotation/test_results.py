@@ -15,7 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from scipy.stats import binomtest
 
-from annotation import services
+from annotation.actions import studies
+from annotation.actions.completion import finish_assignment
+from annotation.actions.studies import add_attention_items, create_study, set_study_pool
 from annotation.export import JUDGMENT_COLUMNS
 from annotation.models import Judgment, Study
 from runs.models import JobStatus, PoolScore
@@ -32,7 +34,7 @@ def judged_study(annotators: int = 4, **values: Any) -> Study:
         answer_all(
             assignment, rule=lambda item: item.item.truth_real or (item.phase == "test" and item.position % 2 == 0)
         )
-        services.finish_assignment(assignment)
+        finish_assignment(assignment)
     return study
 
 
@@ -131,13 +133,13 @@ def test_summary_export_holds_the_page_numbers(staff_client):
 def test_flagged_annotators_can_be_excluded(staff_client):
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
-    study = services.create_study(
+    study = create_study(
         **STUDY_TEXTS, name="a", items_per_assignment=6, attention_per_assignment=2, judgments_per_item=5
     )
-    services.set_study_pool(study, real)
-    services.set_study_pool(study, fake)
-    services.add_attention_items(study, obvious, count=4)
-    services.open_study(study)
+    set_study_pool(study, real)
+    set_study_pool(study, fake)
+    add_attention_items(study, obvious, count=4)
+    studies.open_study(study)
     answer_all(start(study, "careful"))
     answer_all(start(study, "careless"), rule=lambda item: True)
     url = reverse("annotation:results", args=[study.pk])

@@ -13,7 +13,7 @@ from annotation_factories import ImagePoolFactory, answer_all, open_study, start
 from django.urls import reverse
 from scipy.stats import linregress
 
-from annotation import services
+from annotation.actions.completion import finish_assignment
 from annotation.charts import chart_data
 from annotation.models import Study
 from annotation.results import study_results
@@ -41,7 +41,7 @@ def scored_study(generated: int, annotators: int, *, fooled: Any = None, **value
     for n in range(annotators):
         assignment = start(study, f"w{n}")
         answer_all(assignment, rule=lambda item: item.item.truth_real or fooled(item))
-        services.finish_assignment(assignment)
+        finish_assignment(assignment)
     return study
 
 

@@ -12,7 +12,11 @@ from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open
 from django.db import connection
 from django.utils import timezone
 
-from annotation import services
+from annotation.actions import studies
+from annotation.actions.answers import next_item, record_judgment
+from annotation.actions.completion import finish_assignment
+from annotation.actions.errors import Refused, StudyError
+from annotation.actions.studies import add_attention_items, close_study, create_study, set_study_pool
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, Study, StudyItem
 from annotation.stats import START_MS, exposure_sequence, next_exposure
 
@@ -35,26 +39,26 @@ def test_open_study_turns_pools_into_items_with_their_truth():
 def test_open_refuses_pools_encoded_differently():
     real = ImagePoolFactory(kind="real", side=8)
     fake = ImagePoolFactory(kind="generated", side=10)
-    study = services.create_study(**STUDY_TEXTS, name="mixed sizes", items_per_assignment=10)
-    services.set_study_pool(study, real)
-    services.set_study_pool(study, fake)
-    with pytest.raises(services.ServiceError, match="differ in image size: pool #"):
-        services.open_study(study)
+    study = create_study(**STUDY_TEXTS, name="mixed sizes", items_per_assignment=10)
+    set_study_pool(study, real)
+    set_study_pool(study, fake)
+    with pytest.raises(StudyError, match="differ in image size: pool #"):
+        studies.open_study(study)
     assert Study.objects.get(pk=study.pk).status == Study.Status.DRAFT
     assert not StudyItem.objects.filter(study=study).exists()
 
 
 def test_open_refuses_a_study_without_real_or_generated_images():
-    study = services.create_study(**STUDY_TEXTS, name="no real", items_per_assignment=10)
-    services.set_study_pool(study, ImagePoolFactory(kind="generated"))
-    with pytest.raises(services.ServiceError, match="needs a real pool"):
-        services.open_study(study)
+    study = create_study(**STUDY_TEXTS, name="no real", items_per_assignment=10)
+    set_study_pool(study, ImagePoolFactory(kind="generated"))
+    with pytest.raises(StudyError, match="needs a real pool"):
+        studies.open_study(study)
 
 
 def test_hype_time_requires_feedback_and_takes_its_standard_design():
-    with pytest.raises(services.ServiceError, match="requires feedback"):
-        services.create_study(**STUDY_TEXTS, name="t", protocol="hype_time", feedback="none")
-    study = services.create_study(**STUDY_TEXTS, name="t", protocol="hype_time")
+    with pytest.raises(StudyError, match="requires feedback"):
+        create_study(**STUDY_TEXTS, name="t", protocol="hype_time", feedback="none")
+    study = create_study(**STUDY_TEXTS, name="t", protocol="hype_time")
     assert (study.items_per_assignment, study.block_size, study.feedback) == (450, 150, "each")
 
 
@@ -93,10 +97,10 @@ def test_every_item_reaches_its_wanted_judgments_then_the_study_is_full():
     for n in range(6):  # 12 items x 2 judgments / 4 per assignment
         assignment = start(study, f"w{n}")
         assert answer_all(assignment) == 4
-        services.finish_assignment(assignment)
+        finish_assignment(assignment)
     per_item = Counter(Judgment.objects.values_list("assignment_item__item_id", flat=True))
     assert len(per_item) == 12 and set(per_item.values()) == {2}
-    with pytest.raises(services.Refused, match="all the judgments it needs"):
+    with pytest.raises(Refused, match="all the judgments it needs"):
         start(study, "late")
 
 
@@ -104,14 +108,14 @@ def test_a_second_assignment_of_an_annotator_shows_only_new_images():
     study = open_study(items_per_assignment=10, max_assignments_per_annotator=2)
     first = start(study, "w", platform="mturk", assignment_id="A1", submit_to="https://www.mturk.com")
     answer_all(first)
-    services.finish_assignment(first)
+    finish_assignment(first)
     second = start(study, "w", platform="mturk", assignment_id="A2", submit_to="https://www.mturk.com")
     assert second.pk != first.pk
     seen_first = set(first.sequence.values_list("item_id", flat=True))
     assert not seen_first & set(second.sequence.values_list("item_id", flat=True))
     answer_all(second)
-    services.finish_assignment(second)
-    with pytest.raises(services.Refused, match="already taken part"):
+    finish_assignment(second)
+    with pytest.raises(Refused, match="already taken part"):
         start(study, "w", platform="mturk", assignment_id="A3", submit_to="https://www.mturk.com")
 
 
@@ -122,15 +126,15 @@ def test_returning_with_the_same_platform_assignment_resumes_it():
     answer_all(first, limit=3)
     again = start(study, "pid", **entry)
     assert again.pk == first.pk
-    assert services.next_item(again).position == 3
+    assert next_item(again).position == 3
 
 
 def test_a_judgment_for_an_item_of_another_assignment_is_refused():
     study = open_study()
     mine, theirs = start(study, "me"), start(study, "them")
-    their_item = services.next_item(theirs)
-    with pytest.raises(services.Refused) as refused:
-        services.record_judgment(mine, their_item.token, answer_real=True, response_ms=500)
+    their_item = next_item(theirs)
+    with pytest.raises(Refused) as refused:
+        record_judgment(mine, their_item.token, answer_real=True, response_ms=500)
     assert refused.value.status == 404
     assert not Judgment.objects.exists()
 
@@ -138,14 +142,14 @@ def test_a_judgment_for_an_item_of_another_assignment_is_refused():
 def test_only_the_current_item_can_be_answered_and_only_once():
     study = open_study()
     assignment = start(study)
-    current = services.next_item(assignment)
+    current = next_item(assignment)
     later = assignment.sequence.get(position=1)
-    with pytest.raises(services.Refused) as refused:
-        services.record_judgment(assignment, later.token, answer_real=True, response_ms=500)
+    with pytest.raises(Refused) as refused:
+        record_judgment(assignment, later.token, answer_real=True, response_ms=500)
     assert refused.value.status == 409
-    services.record_judgment(assignment, current.token, answer_real=True, response_ms=500)
-    with pytest.raises(services.Refused, match="already been answered"):
-        services.record_judgment(assignment, current.token, answer_real=False, response_ms=500)
+    record_judgment(assignment, current.token, answer_real=True, response_ms=500)
+    with pytest.raises(Refused, match="already been answered"):
+        record_judgment(assignment, current.token, answer_real=False, response_ms=500)
     assert list(Judgment.objects.values_list("answer_real", flat=True)) == [True]
 
 
@@ -153,15 +157,15 @@ def test_only_the_current_item_can_be_answered_and_only_once():
 def test_concurrent_double_submit_stores_one_judgment():
     study = open_study()
     assignment = start(study)
-    item = services.next_item(assignment)
+    item = next_item(assignment)
     barrier = threading.Barrier(4)
     outcomes: list[object] = []
 
     def submit(answer: bool) -> None:
         try:
             barrier.wait()
-            outcomes.append(services.record_judgment(assignment, item.token, answer_real=answer, response_ms=400))
-        except services.Refused as refused:
+            outcomes.append(record_judgment(assignment, item.token, answer_real=answer, response_ms=400))
+        except Refused as refused:
             outcomes.append(refused.status)
         finally:
             connection.close()
@@ -173,7 +177,7 @@ def test_concurrent_double_submit_stores_one_judgment():
         thread.join()
     assert Judgment.objects.filter(assignment_item=item).count() == 1
     assert sorted(o for o in outcomes if isinstance(o, int)) == [409, 409, 409]
-    assert services.next_item(Assignment.objects.get(pk=assignment.pk)).position == 1
+    assert next_item(Assignment.objects.get(pk=assignment.pk)).position == 1
 
 
 def test_answers_faster_than_the_pace_are_refused(settings):
@@ -181,7 +185,7 @@ def test_answers_faster_than_the_pace_are_refused(settings):
     assignment = start(open_study())
     Assignment.objects.filter(pk=assignment.pk).update(active_at=timezone.now() - timedelta(minutes=2))
     assert answer_all(assignment, limit=1) == 1
-    with pytest.raises(services.Refused) as refused:
+    with pytest.raises(Refused) as refused:
         answer_all(assignment, limit=1)
     assert refused.value.status == 429
     assert Judgment.objects.count() == 1
@@ -192,8 +196,8 @@ def test_feedback_reveals_the_truth_only_in_the_feedback_arm_and_after_storing()
     arms = {}
     for worker in ("a", "b", "c", "d"):
         assignment = start(study, worker)
-        item = services.next_item(assignment)
-        outcome = services.record_judgment(assignment, item.token, answer_real=True, response_ms=300)
+        item = next_item(assignment)
+        outcome = record_judgment(assignment, item.token, answer_real=True, response_ms=300)
         judgment = Judgment.objects.get(assignment_item=item)
         arms[worker] = assignment.annotator.feedback
         assert judgment.feedback_shown == outcome.feedback == assignment.annotator.feedback
@@ -213,9 +217,9 @@ def test_qualification_failure_ends_the_assignment_and_its_answers_never_count()
     assignment.refresh_from_db()
     assert assignment.stage == Assignment.Stage.DISQUALIFIED
     assert Annotator.objects.get(pk=assignment.annotator_id).qualification == "failed"
-    done = services.finish_assignment(assignment)
+    done = finish_assignment(assignment)
     assert done.disqualified and done.code == study.completion_code
-    with pytest.raises(services.Refused, match="did not pass"):
+    with pytest.raises(Refused, match="did not pass"):
         start(study, "guesser")
 
 
@@ -237,10 +241,10 @@ def test_hype_time_exposures_follow_the_staircase_and_are_fixed_when_served():
     rule_answers = [True, False, True, True, False, False]
     correct = []
     for want in rule_answers:
-        item = services.next_item(Assignment.objects.get(pk=assignment.pk))
-        assert services.next_item(Assignment.objects.get(pk=assignment.pk)).exposure_ms == item.exposure_ms
+        item = next_item(Assignment.objects.get(pk=assignment.pk))
+        assert next_item(Assignment.objects.get(pk=assignment.pk)).exposure_ms == item.exposure_ms
         correct.append(want == item.item.truth_real)
-        services.record_judgment(assignment, item.token, answer_real=want, response_ms=600)
+        record_judgment(assignment, item.token, answer_real=want, response_ms=600)
     shown = list(assignment.sequence.order_by("position").values_list("exposure_ms", "block"))
     blocks = [b for _, b in shown]
     assert blocks == [0, 0, 0, 1, 1, 1]
@@ -254,11 +258,11 @@ def test_hype_time_exposures_follow_the_staircase_and_are_fixed_when_served():
 def test_attention_checks_are_mixed_in_and_misses_are_recorded():
     real, fake = ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")
     obvious = ImagePoolFactory(kind="generated", size=6, tag="-obvious")
-    study = services.create_study(**STUDY_TEXTS, name="attention", items_per_assignment=8, attention_per_assignment=2)
-    services.set_study_pool(study, real)
-    services.set_study_pool(study, fake)
-    assert services.add_attention_items(study, obvious, count=4) == 4
-    services.open_study(study)
+    study = create_study(**STUDY_TEXTS, name="attention", items_per_assignment=8, attention_per_assignment=2)
+    set_study_pool(study, real)
+    set_study_pool(study, fake)
+    assert add_attention_items(study, obvious, count=4) == 4
+    studies.open_study(study)
     assignment = start(study)
     sequence = assignment.sequence.select_related("item")
     assert sequence.count() == 10
@@ -272,7 +276,7 @@ def test_reservations_of_an_idle_assignment_lapse():
     real, fake = ImagePoolFactory(kind="real", size=2), ImagePoolFactory(kind="generated", size=2)
     study = open_study([real, fake], items_per_assignment=4, judgments_per_item=1)
     idle = start(study, "idle")
-    with pytest.raises(services.Refused, match="all the judgments"):
+    with pytest.raises(Refused, match="all the judgments"):
         start(study, "next")
     Assignment.objects.filter(pk=idle.pk).update(active_at=timezone.now() - timedelta(days=1))
     fresh = start(study, "next")
@@ -284,19 +288,19 @@ def test_finish_needs_every_answer_and_then_ends_on_the_platform():
     assignment = start(
         study, "w", platform="mturk", assignment_id="ASG", group="HIT", submit_to="https://www.mturk.com"
     )
-    with pytest.raises(services.Refused, match="every image"):
-        services.finish_assignment(assignment)
+    with pytest.raises(Refused, match="every image"):
+        finish_assignment(assignment)
     answer_all(assignment)
-    done = services.finish_assignment(assignment)
+    done = finish_assignment(assignment)
     assert done.kind == "mturk" and done.url == "https://www.mturk.com/mturk/externalSubmit"
     assert done.fields["assignmentId"] == "ASG"
-    assert services.finish_assignment(assignment) == done
+    assert finish_assignment(assignment) == done
     assert Assignment.objects.get(pk=assignment.pk).stage == Assignment.Stage.SUBMITTED
 
 
 def test_turk_submit_to_must_be_mechanical_turk():
     study = open_study()
-    with pytest.raises(services.Refused, match="turkSubmitTo"):
+    with pytest.raises(Refused, match="turkSubmitTo"):
         start(study, "w", platform="mturk", assignment_id="A", submit_to="https://evil.example")
     assert not Assignment.objects.exists()
 
@@ -304,9 +308,9 @@ def test_turk_submit_to_must_be_mechanical_turk():
 def test_a_closed_study_takes_nobody_new_but_lets_current_annotators_finish():
     study = open_study(items_per_assignment=2)
     assignment = start(study)
-    services.close_study(study)
-    with pytest.raises(services.Refused, match="not taking part"):
+    close_study(study)
+    with pytest.raises(Refused, match="not taking part"):
         start(study, "newcomer")
     answer_all(assignment)
-    assert services.finish_assignment(assignment).code == study.completion_code
+    assert finish_assignment(assignment).code == study.completion_code
     assert AssignmentItem.objects.filter(assignment=assignment, judgment__isnull=False).count() == 2

@@ -25,7 +25,8 @@ from django.db import connection
 from django.urls import reverse
 from scipy.stats import norm
 
-from annotation import services, stats
+from annotation import stats
+from annotation.actions.studies import close_study
 from annotation.models import Annotator, Assignment, Judgment
 from annotation.results import scored_judgments, study_results
 from annotation.simulation import driver
@@ -123,7 +124,7 @@ def test_the_command_runs_observers_and_refuses_what_it_cannot(live_server):
         call_command("simulate_observers", "nope", "--base-url", live_server.url)
     with pytest.raises(CommandError, match="--pool-d-prime"):
         call_command("simulate_observers", str(study.pk), "--pool-d-prime", "x", "--base-url", live_server.url)
-    services.close_study(study)
+    close_study(study)
     with pytest.raises(CommandError, match="open it"):
         call_command("simulate_observers", str(study.pk), "--base-url", live_server.url)
     with pytest.raises(ValueError, match="unknown observer parameter"):
@@ -178,7 +179,7 @@ def test_the_admin_pilot_confirms_then_a_worker_runs_the_observers(live_server, 
         assert time.monotonic() < deadline and worker.poll() is None, "the pilot did not finish on the worker"
         time.sleep(0.2)
     assert Judgment.objects.count() == 30 and set(Annotator.objects.values_list("simulated", flat=True)) == {True}
-    services.close_study(study)
+    close_study(study)
     closed = client.post(url, selected, follow=True)
     assert b"Select one open study" in closed.content
 

@@ -12,7 +12,9 @@ from annotation_factories import STUDY_TEXTS, ImagePoolFactory, StaffFactory, Us
 from django.test import Client
 from django.urls import reverse
 
-from annotation import services
+from annotation.actions import studies
+from annotation.actions.errors import StudyError
+from annotation.actions.studies import close_study, create_study, edit_study, set_study_pool
 from annotation.models import Annotator, Assignment, Judgment, Study, StudyItem
 from runs.models import Checkpoint, TrainingRun
 
@@ -20,9 +22,9 @@ pytestmark = pytest.mark.django_db
 
 
 def draft(pools: list[Any], **values: Any) -> Study:
-    study = services.create_study(**{"name": "draft", **STUDY_TEXTS, "items_per_assignment": 10, **values})
+    study = create_study(**{"name": "draft", **STUDY_TEXTS, "items_per_assignment": 10, **values})
     for pool in pools:
-        services.set_study_pool(study, pool)
+        set_study_pool(study, pool)
     return study
 
 
@@ -30,26 +32,26 @@ def test_real_fashion_mnist_against_generated_digits_is_refused_naming_the_pools
     real = ImagePoolFactory(kind="real", dataset="fashion_mnist")
     fake = ImagePoolFactory(kind="generated", dataset="digits")
     study = draft([real, fake])
-    with pytest.raises(services.ServiceError) as refused:
-        services.open_study(study)
+    with pytest.raises(StudyError) as refused:
+        studies.open_study(study)
     message = str(refused.value)
     assert "pools differ in dataset" in message
     assert f"pool #{real.pk} (real) fashion_mnist" in message and f"pool #{fake.pk} (generated) digits" in message
     assert Study.objects.get(pk=study.pk).status == Study.Status.DRAFT
     assert not StudyItem.objects.filter(study=study).exists()
     # Mixing on purpose takes a written reason, kept with the study.
-    services.edit_study(study, mixed_datasets_reason="digits as an obviously-fake control")
-    assert services.open_study(study).status == Study.Status.OPEN
+    edit_study(study, mixed_datasets_reason="digits as an obviously-fake control")
+    assert studies.open_study(study).status == Study.Status.OPEN
 
 
 def test_a_study_opens_only_with_a_public_title_instructions_and_consent():
     study = draft([ImagePoolFactory(kind="real"), ImagePoolFactory(kind="generated")], title="", consent_text=" ")
-    with pytest.raises(services.ServiceError) as refused:
-        services.open_study(study)
+    with pytest.raises(StudyError) as refused:
+        studies.open_study(study)
     assert "title: the public title" in str(refused.value) and "consent_text: the consent text" in str(refused.value)
     assert "instructions" not in str(refused.value)
-    services.edit_study(study, title="Clothes", consent_text="Stored under a pseudonym.")
-    assert services.open_study(study).is_open
+    edit_study(study, title="Clothes", consent_text="Stored under a pseudonym.")
+    assert studies.open_study(study).is_open
 
 
 def test_the_admin_open_action_says_why_a_study_cannot_open(staff_client):
@@ -68,7 +70,7 @@ def test_annotators_never_see_the_internal_name(client):
     pages = [client.get(study.entry_path)]
     start = client.post(study.entry_path, {"consent": "yes"})
     pages.append(client.get(start["Location"]))
-    services.close_study(study)
+    close_study(study)
     pages.append(Client().post(study.entry_path, {"consent": "yes"}))  # a newcomer is told it is closed
     for page in pages:
         text = page.content.decode()
@@ -86,8 +88,8 @@ def test_pool_choices_name_their_dataset_run_checkpoint_and_size(staff_client):
 
 
 def test_feedback_duration_is_a_checked_setting_the_task_page_uses(client):
-    with pytest.raises(services.ServiceError, match="feedback_ms"):
-        services.create_study(name="slow", feedback_ms=120_000)
+    with pytest.raises(StudyError, match="feedback_ms"):
+        create_study(name="slow", feedback_ms=120_000)
     study = open_study(feedback="each", feedback_ms=0)
     task = client.get(client.post(study.entry_path, {"consent": "yes"})["Location"])
     config = json.loads(task.content.decode().split('id="task-config" type="application/json">')[1].split("<")[0])

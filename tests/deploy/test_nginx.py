@@ -24,7 +24,8 @@ from deploy_support import (
 )
 from django.urls import reverse
 
-from annotation import images, services
+from annotation import images
+from annotation.actions.answers import next_item, record_judgment
 from annotation.models import AssignmentItem
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -127,14 +128,14 @@ def test_study_images_and_static_files_through_nginx(gunicorn, nginx, tmp_path, 
     assert health.status == 200 and json.loads(health.body)["database"] == {"ok": True}
 
     header_sets: dict[bool, set[tuple[tuple[str, str], ...]]] = {True: set(), False: set()}
-    while (item := services.next_item(assignment)) is not None:
+    while (item := next_item(assignment)) is not None:
         response = request(port, reverse("annotation:image", args=[item.token]), headers=via_nginx)
         assert response.status == 200, response.body
         item = AssignmentItem.objects.select_related("item__pool").get(pk=item.pk)
         assert response.body == images.study_image_path(item.item.study.public_id, item.item_id).read_bytes()
         headers = tuple(sorted((k.lower(), v) for k, v in response.headers if k.lower() not in PER_RESPONSE))
         header_sets[item.item.truth_real].add(headers)
-        services.record_judgment(assignment, item.token, answer_real=True, response_ms=800)
+        record_judgment(assignment, item.token, answer_real=True, response_ms=800)
     assert header_sets[True] and header_sets[False], "the assignment must show both kinds"
     assert header_sets[True] == header_sets[False] and len(header_sets[True]) == 1, header_sets
     (headers,) = header_sets[True]

@@ -11,7 +11,7 @@ from annotation_factories import STUDY_TEXTS, ImagePoolFactory, StaffFactory, op
 from django.urls import reverse
 from test_annotator_flow import answer_trials, consent, judgments, practice, wait_state
 
-from annotation import services
+from annotation.actions.studies import create_study, set_study_pool
 from annotation.models import Annotator, Assignment, Judgment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -199,11 +199,9 @@ def test_an_mturk_worker_who_withdraws_is_asked_to_return_the_hit(live_server, d
 
 def test_a_researcher_previews_a_draft_as_an_annotator_and_nothing_is_stored(live_server, desktop):
     staff = StaffFactory()
-    study = services.create_study(
-        name="INTERNAL name", **STUDY_TEXTS, items_per_assignment=3, feedback="each", feedback_ms=300
-    )
+    study = create_study(name="INTERNAL name", **STUDY_TEXTS, items_per_assignment=3, feedback="each", feedback_ms=300)
     for kind in ("real", "generated"):
-        services.set_study_pool(study, ImagePoolFactory(kind=kind))
+        set_study_pool(study, ImagePoolFactory(kind=kind))
     page = desktop
     change = reverse("admin:annotation_study_change", args=[study.pk])
     page.goto(f"{live_server.url}/admin/login/?next={change}")

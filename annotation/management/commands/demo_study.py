@@ -12,7 +12,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotation import demo, services
+from annotation import demo
+from annotation.actions.errors import StudyError
 from annotation.demo import DEMO_OBSERVERS
 from annotation.models import Annotator, Study
 from annotation.simulation.driver import DriverError
@@ -58,7 +59,7 @@ def ensure_study(command: BaseCommand, options: dict[str, Any], run_id: int | No
             )
         else:
             command.stdout.write(f"demo study #{study.pk} is already open (--again opens a new one)")
-    except (services.ServiceError, actions.RunError) as exc:
+    except (StudyError, actions.RunError) as exc:
         raise CommandError(str(exc)) from None
     command.stdout.write("\n".join(demo.study_lines(study, base)))
     return study
