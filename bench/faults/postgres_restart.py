@@ -30,8 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import annotation_load as load
+from testkit.annotators import Deployment, Server, build_study, configure, run_load
+from testkit.measure import check_judgments, error_summary
+from testkit.servers import Database, free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "vtl_fault_postgres"
@@ -44,7 +45,7 @@ class PrivateCluster:
     """A PostgreSQL cluster of this script's own, in a temporary folder, on a free port."""
 
     def __init__(self, folder: Path):
-        self.folder, self.port = folder, load.free_port()
+        self.folder, self.port = folder, free_port()
         self.data, self.sockets, self.log = folder / "data", folder / "sockets", folder / "postgres.log"
 
     @property
@@ -88,15 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     cluster = PrivateCluster(Path(tempfile.mkdtemp(prefix="vtl-fault-postgres-")))
-    deployment = load.Deployment(database_url=cluster.url)
+    deployment = Deployment(database_url=cluster.url)
     server = None
     cluster.init()
     cluster.start()
     try:
-        load.create_database(cluster.url)
-        load.configure(deployment)
-        study = load.build_study(images_per_pool=2000, items_per_assignment=100, judgments_per_item=10)
-        server = load.Server(deployment, args.workers, args.threads)
+        Database.at(cluster.url).create()
+        configure(deployment)
+        study = build_study(images_per_pool=2000, items_per_assignment=100, judgments_per_item=10)
+        server = Server(deployment, args.workers, args.threads)
         server.start(study.entry_path)
         outage: list[float] = []
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             outage.append(time.monotonic())
 
         stats, began = asyncio.run(
-            load.run_load(
+            run_load(
                 server.url,
                 study.entry_path,
                 annotators=args.annotators,
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         server.stop()
-        check = load.check_judgments(study.pk, stats)
+        check = check_judgments(study.pk, stats)
     finally:
         if server is not None:
             server.stop()
@@ -144,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  first judgment stored after the restart: {after[0] - up:.2f} s after the cluster was back")
     else:
         print("  the server served no judgment after the restart: NOT RECOVERED")
-    print(f"  errors during the outage (allowed): {len(in_outage)}: {load.error_summary(in_outage)}")
-    print(f"  errors outside the outage: {len(outside)}: {load.error_summary(outside)}")
+    print(f"  errors during the outage (allowed): {len(in_outage)}: {error_summary(in_outage)}")
+    print(f"  errors outside the outage: {len(outside)}: {error_summary(outside)}")
     print(f"  database: {check}")
     print(f"LOST {check.lost}")
     return 0 if check.lost == 0 and check.acknowledged_twice == 0 and not outside and recovered else 1

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, open_study, start
 from django.db import connection
 from django.db.models import Count, Max, Q
 from django.test.utils import CaptureQueriesContext
@@ -17,6 +16,7 @@ from django.urls import reverse
 
 from annotation import ratelimit, services
 from annotation.models import Annotator, Assignment, Judgment
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, open_study, start
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from annotation_factories import ImagePoolFactory, answer_all, open_study, start
 from django.db import connection
 from django.db.models import Count, Q
 from django.test import Client
@@ -20,6 +19,7 @@ from django.utils import timezone
 
 from annotation import services
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, StudyItem
+from testkit.factories import ImagePoolFactory, answer_all, open_study, start
 
 pytestmark = pytest.mark.django_db
 

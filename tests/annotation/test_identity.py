@@ -7,13 +7,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, answer_all, open_study
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
 from annotation import services
 from annotation.models import Assignment, StudyItem
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, answer_all, open_study
 
 pytestmark = pytest.mark.django_db
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, foreign_pool, open_study, start
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 from annotation import images, services
 from annotation.models import Assignment, AssignmentItem, Judgment, StudyItem
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, foreign_pool, open_study, start
 
 pytestmark = pytest.mark.django_db
 # Headers whose values may differ between two images (the bytes differ, so their count does).

@@ -8,13 +8,13 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 from django.db import connection
 from django.utils import timezone
 
 from annotation import services
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, Study, StudyItem
 from annotation.stats import START_MS, exposure_sequence, next_exposure
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 
 pytestmark = pytest.mark.django_db
 

@@ -8,13 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, StaffFactory, UserFactory, open_study
 from django.test import Client
 from django.urls import reverse
 
 from annotation import services
 from annotation.models import Annotator, Assignment, Judgment, Study, StudyItem
 from runs.models import Checkpoint, TrainingRun
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, StaffFactory, UserFactory, open_study
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import shlex
 import pytest
 import yaml
 from celery.utils.nodenames import host_format
-from deploy_support import DEPLOY, REPO, gpu_workers, unit_command
 
+from testkit.deploy import DEPLOY, REPO, gpu_workers, unit_command
 from webapp import health
 
 COMPOSE = yaml.safe_load((DEPLOY / "compose.yaml").read_text())

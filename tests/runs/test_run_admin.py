@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from run_factories import CheckpointFactory, TrainingRunFactory, tiny_config
-from run_support import queued_messages
 
 from runs import engine, services
 from runs.forms import RunConfigForm, form_name, overrides_of
 from runs.models import Ablation, DomainClassifier, ImagePool, JobStatus, PoolScore, RunStatus, TrainingRun
+from testkit.factories import CheckpointFactory, TrainingRunFactory, tiny_config
+from testkit.servers import queued_messages
 
 pytestmark = pytest.mark.django_db
 
