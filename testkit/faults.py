@@ -1,6 +1,6 @@
-"""What the fault scenarios of bench/faults share: a private Redis, a database of
-their own on the shared PostgreSQL, Celery workers and beat started as the deploy files start them, and a
-clean-up that removes all of it, even when the scenario fails or is interrupted.
+"""What the fault scenarios of bench/faults share: a private Redis, a database of their own on the shared
+PostgreSQL, Celery workers and beat started as the deploy files start them, and a clean-up that removes all of it,
+even when the scenario fails or is interrupted.
 
     with Stack("worker_kill", {"RUN_LEASE_SECONDS": "3"}) as stack:   # Django is set up from here on
         gpu = stack.start_workers("w1", "w2")
@@ -8,7 +8,7 @@ clean-up that removes all of it, even when the scenario fails or is interrupted.
 
 The private Redis runs on a free port as a child process, so that restarting or killing it touches no one
 else's queues; the database is created on the server of ``FAULTS_POSTGRES_URL`` (default: the local one, as
-the tests use) and migrated with ``manage.py migrate``. Worker processes are the tests' ``Worker``: SIGKILL
+the tests use) and migrated with ``manage.py migrate``. Worker processes are testkit.servers' ``Worker``: SIGKILL
 to the whole process group is a machine lost. ``FAULTS_KEEP_LOGS=1`` keeps the temporary folder (the logs
 of workers, beat and Redis, the artifacts) instead of deleting it.
 """

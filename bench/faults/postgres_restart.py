@@ -8,7 +8,7 @@ Usage, from the repository root:
 
 It creates a PRIVATE PostgreSQL cluster (initdb into a temporary folder, pg_ctl on a free port with a unix
 socket folder of its own: the machine's own cluster is never touched), serves the app from it with gunicorn
-as bench/annotation_load.py does, drives the simulated annotators of that benchmark, and restarts the
+as bench/annotation_load.py does, drives its simulated annotators (testkit.annotators), and restarts the
 cluster in the middle (``pg_ctl restart -m fast``). The annotators go on: a request that fails during the
 outage is counted as an outage error (allowed), and the annotator opens its link again a moment later, as a
 person would. At the end the script compares the answers acknowledged with a success response against the

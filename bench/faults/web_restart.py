@@ -7,7 +7,7 @@ Usage, from the repository root:
     .venv/bin/python bench/faults/web_restart.py --answers-between 10 --database-url postgresql://postgres@127.0.0.1:5432/vtl_fault_web
 
 It creates a database of its own on the local PostgreSQL (``vtl_fault_web``, dropped at the end), opens a small
-study, serves it with gunicorn as bench/annotation_load.py does, and one simulated annotator of that benchmark
+study, serves it with gunicorn as bench/annotation_load.py does, and one of its simulated annotators (testkit)
 starts an assignment and answers a few images. Then gunicorn is killed between two of the annotator's
 requests, once with SIGKILL (a crash) and once with SIGTERM (a restart by the service manager), and started
 again on the same port. Each time the annotator opens its link again (as after "Try again" or a reload) and
