@@ -11,9 +11,11 @@ setup:
 demo: setup
 	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=1 $(PY) manage.py demo --host $(HOST)
 
+# lint-imports: the layering contracts of pyproject.toml (docs/architecture.md).
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 test: setup lint
 	$(PY) -m pytest -q

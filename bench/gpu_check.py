@@ -40,15 +40,13 @@ from pathlib import Path
 
 import torch
 
+from gan_engine.config import build_config
+from gan_engine.recipes import build_recipe
+from gan_engine.training.checkpoint import load_checkpoint
+from gan_engine.training.data import TrainingData
+from gan_engine.training.loop import train
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from gan_engine.config import build_config  # noqa: E402
-from gan_engine.recipes import build_recipe  # noqa: E402
-from gan_engine.training.checkpoint import load_checkpoint  # noqa: E402
-from gan_engine.training.data import TrainingData  # noqa: E402
-from gan_engine.training.loop import train  # noqa: E402
-
 PAPER_STEPS = 300 * 600  # 300 epochs of 600 batches of 100
 
 CASES = {

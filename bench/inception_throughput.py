@@ -31,8 +31,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from gan_engine.metrics import inception_score, softmax
 from gan_engine.metrics.canonical import InceptionScorer
 from gan_engine.metrics.inception_net import state_dict_layout

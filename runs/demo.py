@@ -13,9 +13,9 @@ from typing import Any
 from axes.utils import reset as reset_lockouts
 from django.contrib.auth import get_user_model
 
-from gan_engine.cli.demo import DEMO
 from gan_engine.config import build_config
 from gan_engine.errors import ConfigError
+from gan_engine.specs.improved_gan import DEMO
 from runs import actions
 from runs.models import RunStatus, TrainingRun
 

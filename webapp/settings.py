@@ -175,6 +175,9 @@ INSTALLED_APPS = [
     "webapp.staff",
     "runs",
     "annotation",
+    # The project itself: the whole lab's commands (manage.py demo) and the vendored JavaScript (htmx, uPlot) in
+    # webapp/static, served from here because browsers may have no route to a CDN.
+    "webapp",
 ]
 
 MIDDLEWARE = [
@@ -230,8 +233,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-# Vendored JavaScript (htmx, uPlot) is served from here: browsers may have no route to a CDN.
-STATICFILES_DIRS = [BASE_DIR / "webapp" / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or DATA_DIR / "static").resolve()
 # Behind nginx, static files are cached for a year (deploy/nginx): collectstatic must then name each file by a
 # hash of its content, so that a changed file is a new URL. Off by default: pages then need no collectstatic.

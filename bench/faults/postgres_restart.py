@@ -8,15 +8,15 @@ Usage, from the repository root:
 
 It creates a PRIVATE PostgreSQL cluster (initdb into a temporary folder, pg_ctl on a free port with a unix
 socket folder of its own: the machine's own cluster is never touched), serves the app from it with gunicorn
-as bench/annotation_load.py does, drives the simulated annotators of that benchmark, and restarts the
+as bench/annotation_load.py does, drives its simulated annotators (testkit.annotators), and restarts the
 cluster in the middle (``pg_ctl restart -m fast``). The annotators do what task.js does: a request answered 503
 (or not at all) is a pause, sent again after Retry-After; any other failure is the page's error screen, after
 which the annotator opens its link again a moment later, as a person would (or gives up: each annotator shown
 the error screen is one who might). At the end the script compares the answers acknowledged with a success
 response against the judgments in the database and prints ``LOST <n>``: acknowledged answers missing from the
 database (target 0), with the answers acknowledged twice, what the annotators saw (pauses, error screens, in and
-out of the outage), and how long the server took to serve a judgment again. Exit status 0 when nothing was
-lost or doubled, no error fell outside the outage and the server recovered.
+out of the outage), and how long the server took to serve a judgment again. Exit status 0 when nothing was lost
+or doubled, no error fell outside the outage and the server recovered.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import annotation_load as load
+from testkit.annotators import Deployment, Server, build_study, configure, run_load
+from testkit.measure import check_judgments, error_summary
+from testkit.servers import Database, free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "vtl_fault_postgres"
@@ -45,7 +46,7 @@ class PrivateCluster:
     """A PostgreSQL cluster of this script's own, in a temporary folder, on a free port."""
 
     def __init__(self, folder: Path):
-        self.folder, self.port = folder, load.free_port()
+        self.folder, self.port = folder, free_port()
         self.data, self.sockets, self.log = folder / "data", folder / "sockets", folder / "postgres.log"
 
     @property
@@ -89,15 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     cluster = PrivateCluster(Path(tempfile.mkdtemp(prefix="vtl-fault-postgres-")))
-    deployment = load.Deployment(database_url=cluster.url)
+    deployment = Deployment(database_url=cluster.url)
     server = None
     cluster.init()
     cluster.start()
     try:
-        load.create_database(cluster.url)
-        load.configure(deployment)
-        study = load.build_study(images_per_pool=2000, items_per_assignment=100, judgments_per_item=10)
-        server = load.Server(deployment, args.workers, args.threads)
+        Database.at(cluster.url).create()
+        configure(deployment)
+        study = build_study(images_per_pool=2000, items_per_assignment=100, judgments_per_item=10)
+        server = Server(deployment, args.workers, args.threads)
         server.start(study.entry_path)
         outage: list[float] = []
 
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             outage.append(time.monotonic())
 
         stats, began = asyncio.run(
-            load.run_load(
+            run_load(
                 server.url,
                 study.entry_path,
                 annotators=args.annotators,
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         server.stop()
-        check = load.check_judgments(study.pk, stats)
+        check = check_judgments(study.pk, stats)
     finally:
         if server is not None:
             server.stop()
@@ -146,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("  the server served no judgment after the restart: NOT RECOVERED")
     paused = [(at, kind) for at, kind in stats.pauses if down <= at <= up + RECOVERY_GRACE_S]
-    print(f"  pauses (Reconnecting…) during the outage: {len(paused)}: {load.error_summary(paused)}")
+    print(f"  pauses (Reconnecting…) during the outage: {len(paused)}: {error_summary(paused)}")
     print(f"  pauses outside the outage: {len(stats.pauses) - len(paused)}")
-    print(f"  errors during the outage (allowed): {len(in_outage)}: {load.error_summary(in_outage)}")
-    print(f"  errors outside the outage: {len(outside)}: {load.error_summary(outside)}")
+    print(f"  errors during the outage (allowed): {len(in_outage)}: {error_summary(in_outage)}")
+    print(f"  errors outside the outage: {len(outside)}: {error_summary(outside)}")
     shown = {who for _, who in stats.error_screens}
     print(f"  error screens shown: {len(stats.error_screens)}, to {len(shown)} annotators (each one who might leave)")
     print(f"  answers sent again and found stored by the interrupted try: {stats.replayed}")

@@ -40,9 +40,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from _harness import Stack
+from testkit.faults import Stack
 
-OUTCOME = re.compile(r"webapp\.runs\.tasks: (pool|run) (\d+): (.+)$", re.M)
+OUTCOME = re.compile(r"runs\.tasks: (pool|run) (\d+): (.+)$", re.M)
 RECEIVED = re.compile(r"Task runs\.(?!recover_stale_runs)\w+\[[0-9a-f-]+\] received")
 
 
@@ -89,11 +89,10 @@ def main() -> int:
 
 
 def phase(stack: Stack, args: argparse.Namespace, label: str, sig: int) -> int:
-    from run_factories import tiny_config
-    from run_support import wait_for
-
     from runs import actions
     from runs.models import LEASED_STATUSES, ImagePool, JobStatus, RunStatus, TrainingRun
+    from testkit.factories import tiny_config
+    from testkit.servers import wait_for
 
     tag = f"{label.replace(' ', '-')}-{signal.Signals(sig).name}-{len(stack.processes)}"
     url = stack.redis.url

@@ -7,7 +7,7 @@ Usage, from the repository root:
     .venv/bin/python bench/faults/web_restart.py --answers-between 10 --database-url postgresql://postgres@127.0.0.1:5432/vtl_fault_web
 
 It creates a database of its own on the local PostgreSQL (``vtl_fault_web``, dropped at the end), opens a small
-study, serves it with gunicorn as bench/annotation_load.py does, and one simulated annotator of that benchmark
+study, serves it with gunicorn as bench/annotation_load.py does, and one of its simulated annotators (testkit)
 starts an assignment and answers a few images. Then gunicorn is killed between two of the annotator's
 requests, once with SIGKILL (a crash) and once with SIGTERM (a restart by the service manager), and started
 again on the same port. Each time the annotator opens its link again (as after "Try again" or a reload) and
@@ -25,26 +25,26 @@ import shutil
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import annotation_load as load
+from testkit.annotators import Annotator, Client, Deployment, Server, Stats, StudyInfo, build_study, configure
+from testkit.measure import check_judgments, error_summary
+from testkit.servers import Database
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vtl_fault_web"
 KILLS = (("SIGKILL", signal.SIGKILL), ("SIGTERM", signal.SIGTERM))
 
 
-async def scenario(server: load.Server, study: load.StudyInfo, deployment: load.Deployment, between: int) -> Any:
+async def scenario(server: Server, study: StudyInfo, deployment: Deployment, between: int) -> Any:
     import aiohttp
 
-    stats = load.Stats()
+    stats = Stats()
     rounds = []
     # No kept-alive connection: after the kill, as after a browser's, each request opens its own.
     connector = aiohttp.TCPConnector(force_close=True)
     async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as session:
-        client = load.Client(session, server.url, stats)
-        annotator = load.Annotator(client, "2001:db8::1", "web-restart", study.entry_path, deployment.post_interval_s)
+        client = Client(session, server.url, stats)
+        annotator = Annotator(client, "2001:db8::1", "web-restart", study.entry_path, deployment.post_interval_s)
         await annotator.enter()
         state = await annotator.state()
         for name, sig in KILLS:
@@ -74,22 +74,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="created, and dropped at the end")
     args = parser.parse_args(argv)
 
-    deployment = load.Deployment(database_url=args.database_url)
+    deployment = Deployment(database_url=args.database_url)
     items = 4 * args.answers_between
-    load.create_database(args.database_url)
+    Database.at(args.database_url).create()
     server = None
     try:
-        load.configure(deployment)
-        study = load.build_study(images_per_pool=items, items_per_assignment=items, judgments_per_item=2)
-        server = load.Server(deployment, workers=2, threads=4)
+        configure(deployment)
+        study = build_study(images_per_pool=items, items_per_assignment=items, judgments_per_item=2)
+        server = Server(deployment, workers=2, threads=4)
         server.start(study.entry_path)
         stats, rounds, done = asyncio.run(scenario(server, study, deployment, args.answers_between))
         server.stop()
-        check = load.check_judgments(study.pk, stats)
+        check = check_judgments(study.pk, stats)
     finally:
         if server is not None:
             server.stop()
-        load.drop_database(args.database_url)
+        Database.at(args.database_url).drop()
         shutil.rmtree(deployment.data_dir, ignore_errors=True)
 
     print(f"web_restart: one annotator, {items} images, gunicorn killed after every {args.answers_between} answers")
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{back:.1f} s; the link resumed at item {token_after[:8]}… ({done_after} answered): "
             f"{'the same item' if same else 'ANOTHER ITEM'}"
         )
-    print(f"  finished: {done['kind']} with completion code {done['code']}; errors: {load.error_summary(stats.errors)}")
+    print(f"  finished: {done['kind']} with completion code {done['code']}; errors: {error_summary(stats.errors)}")
     print(f"  database: {check}")
     print(f"LOST {missed + check.lost}")
     return 0 if missed + check.lost == 0 and check.acknowledged_twice == 0 and not stats.errors else 1

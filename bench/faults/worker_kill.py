@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from _harness import Stack, checkpoint_steps, max_overlap
+from testkit.faults import Stack, checkpoint_steps, max_overlap
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,11 +63,11 @@ def main() -> int:
 
 def scenario(stack: Stack, args: argparse.Namespace) -> int:
     from django.utils import timezone
-    from run_factories import tiny_config
-    from run_support import wait_for_run
 
     from runs import actions
     from runs.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
+    from testkit.factories import tiny_config
+    from testkit.servers import wait_for_run
 
     fresh = ", a fresh child per task" if args.pool == "prefork" else ""
     print(

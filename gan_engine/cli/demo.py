@@ -6,12 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-# The paper's semi-supervised recipe with 100 labels, shortened to a few minutes on two CPU cores.
-DEMO = {
-    "data": {"dataset": "fashion_mnist", "labels": 100},
-    "optim": {"steps": 600},
-    "run": {"checkpoint_every": 300, "sample_every": 200, "eval_every": 300, "eval_examples": 2000, "log_every": 20},
-}
+from gan_engine.specs.improved_gan import DEMO
 
 
 def add_parser(sub) -> None:

@@ -146,3 +146,12 @@ for _name, (_description, _defaults) in PRESETS.items():
         _name, STEP, f"the paper's script {_description}", defaults=_defaults, switches=SWITCHES, supports_labels=True
     )
     register(validate)
+
+
+# The engine's demo run (``python -m gan_engine demo``, and the web lab's ``manage.py demo``): the paper's
+# semi-supervised recipe (improved_gan_ssl, the default) with 100 labels, shortened to a few minutes on two CPU cores.
+DEMO: dict[str, dict[str, Any]] = {
+    "data": {"dataset": "fashion_mnist", "labels": 100},
+    "optim": {"steps": 600},
+    "run": {"checkpoint_every": 300, "sample_every": 200, "eval_every": 300, "eval_examples": 2000, "log_every": 20},
+}

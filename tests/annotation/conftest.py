@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from annotation_factories import StaffFactory
+
+from testkit.factories import StaffFactory
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 from django.urls import reverse
 
 from annotation.models import AttentionItem, Study, StudyPool
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, open_study, start
 from django.db import connection
 from django.db.models import Count, Max, Q
 from django.test.utils import CaptureQueriesContext
@@ -19,6 +18,7 @@ from annotation import ratelimit
 from annotation.actions import studies
 from annotation.actions.studies import add_attention_items, close_study, create_study, set_study_pool
 from annotation.models import Annotator, Assignment, Judgment
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, open_study, start
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from annotation_factories import ImagePoolFactory, answer_all, open_study, start
 from django.db import connection
 from django.db.models import Count, Q
 from django.test import Client
@@ -23,6 +22,7 @@ from annotation.actions.assignments import allocation
 from annotation.actions.completion import finish_assignment
 from annotation.actions.errors import Refused
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, StudyItem
+from testkit.factories import ImagePoolFactory, answer_all, open_study, start
 
 pytestmark = pytest.mark.django_db
 

@@ -8,11 +8,11 @@ import io
 from typing import Any
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, foreign_pool, start
 from django.urls import reverse
 
 from annotation.actions.studies import create_study, open_study, set_study_pool
 from annotation.export import FORMULA_LEAD, NUMBER, spreadsheet_safe
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, answer_all, foreign_pool, start
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,6 @@ import itertools
 import random
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 
 from annotation.actions import studies
 from annotation.actions.studies import add_attention_items, create_study, set_study_pool
@@ -16,6 +15,7 @@ from annotation.models import Assignment
 from annotation.protocols.sequence import independent_counts, shuffle_blocks
 from annotation.stats import START_MS, next_exposure
 from bench.feedback_counting import fixed_split, independent, observer_accuracy
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 
 
 def accuracy(draw, **kwargs) -> float:

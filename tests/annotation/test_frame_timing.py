@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from annotation_factories import open_study, start
 from django.urls import reverse
 
 from annotation.models import Assignment, AssignmentItem, Judgment
 from annotation.stats import Judgments, hype_time_score
+from testkit.factories import open_study, start
 
 pytestmark = pytest.mark.django_db
 

@@ -13,13 +13,13 @@ from typing import Any
 from urllib.parse import quote, quote_from_bytes, urlencode
 
 import pytest
-from annotation_factories import answer_all, open_study, start
 from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from annotation.actions.answers import MAX_RESPONSE_MS
 from annotation.models import TOKEN_PATTERN, Assignment, Judgment
+from testkit.factories import answer_all, open_study, start
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, answer_all, open_study
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
@@ -16,6 +15,7 @@ from annotation.actions import studies
 from annotation.actions.assignments import Entry, start_assignment
 from annotation.actions.studies import create_study, set_study_pool
 from annotation.models import Assignment, StudyItem
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, answer_all, open_study
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,11 @@ import json
 from typing import Any
 
 import pytest
-from annotation_factories import answer_all, open_study, start
 from django.urls import reverse
 
 from annotation.actions.completion import finish_assignment
 from annotation.models import Assignment, Judgment
+from testkit.factories import answer_all, open_study, start
 
 pytestmark = pytest.mark.django_db
 

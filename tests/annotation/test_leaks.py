@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, foreign_pool, open_study, start
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
@@ -18,6 +17,7 @@ from annotation.actions import studies
 from annotation.actions.errors import StudyError
 from annotation.actions.studies import add_attention_items, create_study, set_study_pool
 from annotation.models import Assignment, AssignmentItem, Judgment, StudyItem
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, foreign_pool, open_study, start
 
 pytestmark = pytest.mark.django_db
 # Headers whose values may differ between two images (the bytes differ, so their count does).

@@ -6,29 +6,24 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from annotation_factories import open_study, start
 from django.db import OperationalError, ProgrammingError, connection
 from django.test import RequestFactory
 from django.urls import reverse
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from tcp_proxy import database_behind_proxy
 
 from annotation import ratelimit
 from annotation.models import Judgment
+from testkit.factories import open_study, start
+from testkit.servers import RedisServer, free_port
+from testkit.tcp_proxy import database_behind_proxy
 from webapp.outage import RETRY_AFTER_S, OutageMiddleware
-
-# run_support (tests/runs) runs a redis-server of the test's own.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runs"))
-from run_support import RedisServer, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, open_study
 from django.urls import reverse
 
 from annotation.actions.studies import create_study, set_study_pool
 from annotation.simulation import planning
 from annotation.simulation.planning import Goal, plan, simulate
 from annotation.simulation.replicate import Design
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, open_study
 
 DESIGN = Design(pools={1: 1.0, 2: 1.0}, images_per_pool=60, items_per_assignment=30, feedback="randomised")
 

@@ -8,7 +8,6 @@ import io
 from typing import Any
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, answer_all, open_study, start
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -21,6 +20,7 @@ from annotation.actions.studies import add_attention_items, create_study, set_st
 from annotation.export import JUDGMENT_COLUMNS
 from annotation.models import Judgment, Study
 from runs.models import JobStatus, PoolScore
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, UserFactory, answer_all, open_study, start
 
 pytestmark = pytest.mark.django_db
 

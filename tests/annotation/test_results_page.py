@@ -9,40 +9,15 @@ import re
 from typing import Any
 
 import pytest
-from annotation_factories import ImagePoolFactory, answer_all, open_study, start
 from django.urls import reverse
 from scipy.stats import linregress
 
-from annotation.actions.completion import finish_assignment
 from annotation.charts import chart_data
 from annotation.models import Study
 from annotation.results import study_results
-from runs.models import JobStatus, PoolScore
+from testkit.factories import scored_study
 
 pytestmark = pytest.mark.django_db
-
-
-def scored_study(generated: int, annotators: int, *, fooled: Any = None, **values: Any) -> Study:
-    """A real pool and ``generated`` scored generated pools (IS 2, 3, …, each ± 0.25; FID 30, 29, …), judged by
-    ``annotators``. By default pool i's images fool annotators when their id is divisible by i + 2, so the pools'
-    errors differ."""
-    real = ImagePoolFactory(kind="real")
-    pools = [ImagePoolFactory(kind="generated", tag=f"-model{i}") for i in range(generated)]
-    for i, pool in enumerate(pools):
-        values_ = {"scorer": "inception", "is_mean": 2.0 + i, "is_std": 0.25, "fid": 30.0 - i}
-        PoolScore.objects.create(pool=pool, scorer="inception", status=JobStatus.DONE, values=values_)
-    rank = {pool.pk: i for i, pool in enumerate(pools)}
-    if fooled is None:
-
-        def fooled(item: Any) -> bool:
-            return item.item.pk % (rank[item.item.pool_id] + 2) == 0
-
-    study = open_study([real, *pools], **{"items_per_assignment": 12, "judgments_per_item": 10, **values})
-    for n in range(annotators):
-        assignment = start(study, f"w{n}")
-        answer_all(assignment, rule=lambda item: item.item.truth_real or fooled(item))
-        finish_assignment(assignment)
-    return study
 
 
 def page(staff_client: Any, study: Study) -> tuple[str, Any]:

@@ -8,7 +8,6 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 from django.db import connection
 from django.utils import timezone
 
@@ -19,6 +18,7 @@ from annotation.actions.errors import Refused, StudyError
 from annotation.actions.studies import add_attention_items, close_study, create_study, set_study_pool
 from annotation.models import Annotator, Assignment, AssignmentItem, Judgment, Study, StudyItem
 from annotation.stats import START_MS, exposure_sequence, next_exposure
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, answer_all, open_study, start
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from annotation_factories import ImagePoolFactory, answer_all, open_study, start
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
@@ -32,6 +31,7 @@ from annotation.results import scored_judgments, study_results
 from annotation.simulation import driver
 from annotation.simulation.driver import run_pilot
 from annotation.stats import accuracy_summary
+from testkit.factories import ImagePoolFactory, answer_all, open_study, start
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,7 +72,7 @@ def test_timed_exposure_reaches_the_observer_and_moves_the_staircase(live_server
 
 
 def test_simulated_judgments_stay_out_of_human_results_and_are_labelled_in_exports(live_server, client):
-    from annotation_factories import StaffFactory
+    from testkit.factories import StaffFactory
 
     client.force_login(StaffFactory())
     study = pilot_study(items=10, judgments=5)
@@ -156,7 +156,7 @@ def worker(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_the_admin_pilot_confirms_then_a_worker_runs_the_observers(live_server, worker, client, settings):
-    from annotation_factories import StaffFactory
+    from testkit.factories import StaffFactory
 
     client.force_login(StaffFactory())
     settings.ANNOTATION_SIMULATION_BASE_URL = live_server.url

@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, StaffFactory, UserFactory, open_study
 from django.test import Client
 from django.urls import reverse
 
@@ -17,6 +16,7 @@ from annotation.actions.errors import StudyError
 from annotation.actions.studies import close_study, create_study, edit_study, set_study_pool
 from annotation.models import Annotator, Assignment, Judgment, Study, StudyItem
 from runs.models import Checkpoint, TrainingRun
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, StaffFactory, UserFactory, open_study
 
 pytestmark = pytest.mark.django_db
 

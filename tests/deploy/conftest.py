@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from deploy_support import REPO, answers, free_port, unit_command, wait_for
+
+from testkit.deploy import REPO, answers, unit_command
+from testkit.servers import free_port, wait_for
 
 
 @dataclass

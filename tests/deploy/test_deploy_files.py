@@ -11,8 +11,8 @@ import tomllib
 import pytest
 import yaml
 from celery.utils.nodenames import host_format
-from deploy_support import DEPLOY, REPO, gpu_workers, unit_command
 
+from testkit.deploy import DEPLOY, REPO, gpu_workers, unit_command
 from webapp import health
 
 COMPOSE = yaml.safe_load((DEPLOY / "compose.yaml").read_text())

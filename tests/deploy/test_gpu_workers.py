@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from deploy_support import DEPLOY, REPO, gpu_workers, unit_command, wait_for
-from run_support import children
 
+from testkit.deploy import DEPLOY, REPO, gpu_workers, unit_command
+from testkit.servers import children, wait_for
 from webapp.celery import app
 
 SCRIPT = DEPLOY / "gpu_workers.py"

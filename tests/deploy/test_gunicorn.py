@@ -7,7 +7,8 @@ import json
 import os
 
 import pytest
-from deploy_support import database_url_for_tests, production_environment, request
+
+from testkit.deploy import database_url_for_tests, production_environment, request
 
 pytestmark = pytest.mark.django_db
 

@@ -18,10 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_support import DEPLOY, REPO, answers, clean_environment, free_port, request, unit_command, wait_for
 from django.conf import settings
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from testkit.deploy import DEPLOY, REPO, answers, clean_environment, request, unit_command
+from testkit.servers import free_port, wait_for
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 ROLES = PROJECT["optional-dependencies"]

@@ -11,22 +11,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from annotation_factories import open_study, start
-from deploy_support import (
-    DEPLOY,
-    REPO,
-    answers,
-    database_url_for_tests,
-    free_port,
-    production_environment,
-    request,
-    wait_for,
-)
 from django.urls import reverse
 
 from annotation import images
 from annotation.actions.answers import next_item, record_judgment
 from annotation.models import AssignmentItem
+from testkit.deploy import (
+    DEPLOY,
+    REPO,
+    answers,
+    database_url_for_tests,
+    production_environment,
+    request,
+)
+from testkit.factories import open_study, start
+from testkit.servers import free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

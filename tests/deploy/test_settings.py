@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from deploy_support import (
+from testkit.deploy import (
     DEPLOY,
     REPO,
     clean_environment,

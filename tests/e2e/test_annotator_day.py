@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from annotation_factories import STUDY_TEXTS, ImagePoolFactory, StaffFactory, open_study
 from django.urls import reverse
-from test_annotator_flow import answer_trials, consent, judgments, practice, wait_state
 
 from annotation.actions.studies import create_study, set_study_pool
 from annotation.models import Annotator, Assignment, Judgment
+from testkit.browser import answer_trials, consent, judgments, practice, wait_state
+from testkit.factories import STUDY_TEXTS, ImagePoolFactory, StaffFactory, open_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 BUTTONS = ("#answer-real", "#answer-generated")

@@ -7,70 +7,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import pytest
-from annotation_factories import open_study
 from django.utils import timezone
 
-from annotation.models import Assignment, Judgment
+from annotation.models import Assignment
 from annotation.stats import START_MS, exposure_sequence
+from testkit.browser import answer_trials, consent, judgments, practice, wait_state
+from testkit.factories import open_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 MTURK_HOST = "https://workersandbox.mturk.com"
-
-
-def wait_state(view: Any, state: str) -> None:
-    view.wait_for_function("s => document.body.dataset.state === s", arg=state)
-
-
-def consent(page: Any) -> None:
-    """Tick the consent box (focused on load) and start, with keys only."""
-    page.wait_for_function("() => document.activeElement && document.activeElement.name === 'consent'")
-    page.keyboard.press("Space")
-    page.keyboard.press("Tab")
-    page.keyboard.press("Enter")
-
-
-def practice(page: Any, view: Any, timed: bool = False) -> None:
-    """Through the instructions and the practice of the keys; ``view`` is the page or the frame of the task."""
-    wait_state(view, "intro")
-    page.keyboard.press("Space")
-    wait_state(view, "practice")
-    for key in ("f", "j") + (("f",) if timed else ()):
-        view.wait_for_function("() => !document.getElementById('answer-real').disabled")
-        page.keyboard.press(key)
-    wait_state(view, "pause")
-    page.keyboard.press("Space")
-
-
-def answer_trials(
-    page: Any,
-    view: Any,
-    n: int,
-    keys: str = "fj",
-    *,
-    start: int = 0,
-    on_ready: Any = None,
-    feedback: list | None = None,
-) -> None:
-    """Answer ``n`` trials with the keys in turn; trial i is answered once it is ready and the bar shows i done.
-    With ``feedback``, the feedback line shown after each answer is appended to it."""
-    for i in range(start, start + n):
-        view.wait_for_function(
-            "i => document.body.dataset.state === 'ready' && document.getElementById('progress').value === i", arg=i
-        )
-        if on_ready is not None:
-            on_ready()
-        page.keyboard.press(keys[i % len(keys)])
-        if feedback is not None:
-            wait_state(view, "feedback")
-            feedback.append(view.inner_text("#feedback-text"))
-
-
-def judgments(study: Any) -> list[Judgment]:
-    return list(
-        Judgment.objects.filter(assignment_item__assignment__study=study)
-        .select_related("assignment_item__item")
-        .order_by("assignment_item__position")
-    )
 
 
 def test_without_feedback_on_a_phone_with_a_reload_midway(live_server, phone):

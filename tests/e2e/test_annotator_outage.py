@@ -12,9 +12,10 @@ import time
 from typing import Any
 
 import pytest
-from annotation_factories import open_study
-from tcp_proxy import database_behind_proxy
-from test_annotator_flow import consent, judgments, practice, wait_state
+
+from testkit.browser import consent, judgments, practice, wait_state
+from testkit.factories import open_study
+from testkit.tcp_proxy import database_behind_proxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 # Every value data-state takes, in order, kept by the page itself: a screen shown between two polls is seen too.

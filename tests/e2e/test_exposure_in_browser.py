@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from annotation_factories import open_study
-from test_annotator_flow import answer_trials, consent, judgments, practice, wait_state
 
 from annotation.protocols.base import Protocol
+from testkit.browser import answer_trials, consent, judgments, practice, wait_state
+from testkit.factories import open_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

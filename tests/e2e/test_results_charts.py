@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from django.urls import reverse
-from test_results_page import scored_study
-from test_run_pages import _logged_in
+
+from testkit.browser import logged_in
+from testkit.factories import scored_study
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -35,7 +36,7 @@ def _open_results(page: Any, live_server: Any) -> list[str]:
         ),
     )
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page = _logged_in(page, live_server)
+    page = logged_in(page, live_server)
     page.goto(live_server.url + reverse("annotation:results", args=[study.pk]))
     return errors
 

@@ -7,12 +7,11 @@ import io
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
 from runs.models import MetricKind, MetricPoint, RunStatus, TrainingRun
+from testkit.browser import logged_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,17 +33,6 @@ def _grid(path: Any, shade: int) -> None:
 def _run(**fields: Any) -> TrainingRun:
     defaults = {"name": "a long run name that must wrap on a phone", "config": TINY, "recipe": "improved_gan_ssl"}
     return TrainingRun.objects.create(**{**defaults, "dataset": "digits", "total_steps": 300, **fields})
-
-
-def _logged_in(page: Any, live_server: Any) -> Any:
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user("researcher", password="pw", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
-    return page
 
 
 def _history(run: TrainingRun) -> None:
@@ -69,7 +57,7 @@ def test_the_run_page_on_a_phone_charts_like_tensorboard_and_slides_through_ever
     run.sample_grid, run.sample_step = f"{run.run_dir_name}/samples/step_00000300.png", 300
     run.save()
 
-    page = _logged_in(phone, live_server)
+    page = logged_in(phone, live_server)
     page.goto(live_server.url + run.get_absolute_url())
     page.wait_for_selector(".chart .uplot")
     page.wait_for_function("document.querySelectorAll('.chart .uplot').length === 2")
@@ -118,7 +106,7 @@ def test_the_runs_list_searches_filters_pages_and_fits_a_phone(live_server, phon
         _run(name=f"sweep {i}", status=RunStatus.DONE)
     first = _run(name="waiting one", status=RunStatus.QUEUED, queued_at="2026-01-01T00:00:00Z")
     _run(name="waiting two", status=RunStatus.QUEUED, queued_at="2026-01-02T00:00:00Z")
-    page = _logged_in(phone, live_server)
+    page = logged_in(phone, live_server)
     page.goto(live_server.url + reverse("runs:list"))
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert "page 1 of 2 (57 runs)" in page.text_content(".pages")

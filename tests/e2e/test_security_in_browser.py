@@ -4,21 +4,16 @@ invitation link's session midway."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-from annotation_factories import open_study
 from django.test import Client
 from django.urls import reverse
-from test_annotator_flow import answer_trials, consent, judgments, practice, wait_state
 
 from annotation.models import Assignment
+from testkit.browser import answer_trials, consent, judgments, practice, wait_state
+from testkit.factories import StaffFactory, authenticator_code, open_study
 from webapp.staff import devices
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runs"))
-from run_factories import StaffFactory, authenticator_code
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PASSWORD = "pw-for-tests"

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import redis
 from django.db import connection
-from run_factories import StaffFactory, UserFactory
-from run_support import Worker, wait_for
+
+from testkit.factories import StaffFactory, UserFactory
+from testkit.servers import Worker, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 

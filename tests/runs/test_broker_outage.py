@@ -11,9 +11,9 @@ import threading
 
 import pytest
 import redis
-from run_support import RedisServer, queued_messages
 
 from runs import tasks
+from testkit.servers import RedisServer, queued_messages
 from webapp import celery_app
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")

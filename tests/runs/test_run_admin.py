@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from run_factories import CheckpointFactory, TrainingRunFactory, tiny_config
-from run_support import queued_messages
 
 from gan_engine.config import ABLATIONS, build_config, field_specs
 from runs import actions
 from runs.forms import RunConfigForm, form_name, overrides_of
 from runs.models import Ablation, DomainClassifier, ImagePool, JobStatus, PoolScore, RunStatus, TrainingRun
+from testkit.factories import CheckpointFactory, TrainingRunFactory, tiny_config
+from testkit.servers import queued_messages
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,10 @@ import math
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from run_factories import CheckpointFactory, MetricPointFactory, TrainingRunFactory
 
 from runs import actions, views
 from runs.models import MetricKind, RunEvent, RunStatus
+from testkit.factories import CheckpointFactory, MetricPointFactory, TrainingRunFactory
 
 pytestmark = pytest.mark.django_db
 

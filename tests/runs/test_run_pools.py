@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from run_factories import tiny_config
-from run_support import wait_for
 
 from runs import actions
 from runs.models import (
@@ -21,6 +19,8 @@ from runs.models import (
     RunStatus,
     TrainingRun,
 )
+from testkit.factories import tiny_config
+from testkit.servers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

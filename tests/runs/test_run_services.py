@@ -11,8 +11,6 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
-from run_factories import CheckpointFactory, MetricPointFactory, StaffFactory, TrainingRunFactory, tiny_config
-from run_support import queued_messages
 
 from gan_engine.config import ABLATIONS
 from runs import actions, planning, tasks, worker
@@ -26,6 +24,8 @@ from runs.models import (
     RunStatus,
     TrainingRun,
 )
+from testkit.factories import CheckpointFactory, MetricPointFactory, StaffFactory, TrainingRunFactory, tiny_config
+from testkit.servers import queued_messages
 from webapp import celery_app
 
 pytestmark = pytest.mark.django_db

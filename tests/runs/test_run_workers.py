@@ -9,11 +9,11 @@ import time
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from run_factories import StaffFactory, tiny_config
-from run_support import queued_messages, wait_for, wait_for_run
 
 from runs import actions, tasks
 from runs.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
+from testkit.factories import StaffFactory, tiny_config
+from testkit.servers import queued_messages, wait_for, wait_for_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

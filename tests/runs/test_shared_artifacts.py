@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 from django.urls import reverse
-from run_factories import tiny_config
-from run_support import wait_for, wait_for_run
 
 from annotation import images
 from runs import actions
 from runs.models import Checkpoint, ImagePool, JobStatus, RunStatus, artifact_path
+from testkit.factories import tiny_config
+from testkit.servers import wait_for, wait_for_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -22,12 +22,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from run_factories import StaffFactory, authenticator_code
 
+from testkit.factories import StaffFactory, authenticator_code, open_study
 from webapp.staff import devices
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "annotation"))
-from annotation_factories import open_study
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-for-tests"

@@ -8,8 +8,6 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-from run_factories import CheckpointFactory, TrainingRunFactory, tiny_config
-from run_support import queued_messages, wait_for
 
 from annotation import readiness
 from annotation.models import Study
@@ -24,6 +22,8 @@ from runs.models import (
     RunStatus,
     TrainingRun,
 )
+from testkit.factories import CheckpointFactory, TrainingRunFactory, tiny_config
+from testkit.servers import queued_messages, wait_for
 
 CHANGELIST = reverse("admin:runs_trainingrun_changelist")
 

@@ -1,5 +1,6 @@
-"""Helpers of the web tests: waiting on the database, counting queued messages, worker processes, a Redis
-of a test's own. Importable before Django is set up (bench/faults uses them to set up its own)."""
+"""Servers and processes the tests and benchmarks start and wait on: worker processes, a Redis of their own, a
+PostgreSQL database of their own, free ports, waiting, counting queued messages. Importable before Django is set
+up (the benchmarks set it up on what they start here)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -53,14 +55,15 @@ class Worker:
         self.proc.wait(timeout=30)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, log: Path | None = None) -> Any:
+    """``predicate``'s first true value, polled; on timeout an error that names ``what`` (and shows ``log``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f":\n{log.read_text()}" if log else ""))
 
 
 def wait_for_run(run_id: int, timeout: float, what: str, check: Callable[[TrainingRun], bool]) -> TrainingRun:
@@ -132,3 +135,40 @@ class RedisServer:
         time.sleep(down)
         self.start()
         return time.monotonic() - began
+
+
+class Database:
+    """A database of its own on a shared PostgreSQL server, dropped at the end whoever is connected."""
+
+    def __init__(self, name: str, server_url: str):
+        self.name, self.server_url = name, server_url
+
+    @classmethod
+    def at(cls, database_url: str) -> Database:
+        """The database a URL names, on its server (reached through the server's ``postgres`` database)."""
+        parts = urlsplit(database_url)
+        return cls(parts.path.lstrip("/"), urlunsplit(parts._replace(path="/postgres")))
+
+    @property
+    def url(self) -> str:
+        return urlunsplit(urlsplit(self.server_url)._replace(path=f"/{self.name}"))
+
+    def _execute(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def create(self) -> None:
+        """A fresh, empty database (an older one of the same name is dropped first)."""
+        self.drop()
+        self._execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def server_version(self) -> str:
+        import psycopg
+
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            return conn.execute("SHOW server_version").fetchone()[0]

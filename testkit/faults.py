@@ -1,6 +1,6 @@
-"""What the fault scenarios of this folder share (not a scenario itself): a private Redis, a database of
-their own on the shared PostgreSQL, Celery workers and beat started as the deploy files start them, and a
-clean-up that removes all of it, even when the scenario fails or is interrupted.
+"""What the fault scenarios of bench/faults share: a private Redis, a database of their own on the shared
+PostgreSQL, Celery workers and beat started as the deploy files start them, and a clean-up that removes all of it,
+even when the scenario fails or is interrupted.
 
     with Stack("worker_kill", {"RUN_LEASE_SECONDS": "3"}) as stack:   # Django is set up from here on
         gpu = stack.start_workers("w1", "w2")
@@ -8,7 +8,7 @@ clean-up that removes all of it, even when the scenario fails or is interrupted.
 
 The private Redis runs on a free port as a child process, so that restarting or killing it touches no one
 else's queues; the database is created on the server of ``FAULTS_POSTGRES_URL`` (default: the local one, as
-the tests use) and migrated with ``manage.py migrate``. Worker processes are tests/runs' ``Worker``: SIGKILL
+the tests use) and migrated with ``manage.py migrate``. Worker processes are testkit.servers' ``Worker``: SIGKILL
 to the whole process group is a machine lost. ``FAULTS_KEEP_LOGS=1`` keeps the temporary folder (the logs
 of workers, beat and Redis, the artifacts) instead of deleting it.
 """
@@ -23,43 +23,16 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parents[2]
-# run_support and run_factories (tests/runs) are plain modules, not a package: pytest finds them the same way.
-sys.path.insert(0, str(REPO / "tests" / "runs"))
-from run_support import RedisServer, Worker, wait_for  # noqa: E402
+from testkit.servers import Database, RedisServer, Worker, wait_for
 
+REPO = Path(__file__).resolve().parents[1]
 SERVER_URL = os.environ.get("FAULTS_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _group_signal(proc: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-
-
-class Database:
-    """A database of the scenario's own on the shared server, dropped at the end whoever is connected."""
-
-    def __init__(self, name: str, server_url: str = SERVER_URL):
-        self.name, self.server_url = name, server_url
-
-    @property
-    def url(self) -> str:
-        return urlunsplit(urlsplit(self.server_url)._replace(path=f"/{self.name}"))
-
-    def _execute(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.server_url, autocommit=True) as conn:
-            conn.execute(sql)
-
-    def create(self) -> None:
-        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        self._execute(f'CREATE DATABASE "{self.name}"')
-
-    def drop(self) -> None:
-        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 class Stack:
@@ -94,7 +67,7 @@ class Stack:
         self.redis = RedisServer(self.tmp / "redis", *self.redis_options)
         self._exit.callback(self.redis.stop, signal.SIGKILL)
         self.redis.start()
-        self.database = Database(f"vtl_fault_{self.name}_{os.getpid()}")
+        self.database = Database(f"vtl_fault_{self.name}_{os.getpid()}", SERVER_URL)
         self._exit.callback(self.database.drop)
         self.database.create()
         self.env = {

@@ -1,9 +1,10 @@
-"""Factories and builders of the human studies' rows: pools on disk written by the engine's own pool writer,
-studies opened through the services."""
+"""Factories and builders of the tests' and benchmarks' rows: users, runs with tiny CPU configs, pools on disk
+written by the engine's own pool writer, studies opened through the services."""
 
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from functools import cache
 from pathlib import Path
@@ -18,11 +19,20 @@ from factory.django import DjangoModelFactory
 from annotation.actions import studies
 from annotation.actions.answers import next_item, record_judgment
 from annotation.actions.assignments import Entry, start_assignment
+from annotation.actions.completion import finish_assignment
 from annotation.actions.studies import create_study, set_study_pool
 from annotation.models import Assignment, Study
-from runs.models import ImagePool, JobStatus
+from gan_engine.config import build_config
+from runs.models import Checkpoint, ImagePool, JobStatus, MetricKind, MetricPoint, PoolScore, RunStatus, TrainingRun
 
 SIDE = 8
+# Trains in about a second on the CPU (scikit-learn's digits, a tenth of the paper's widths).
+TINY: dict[str, dict[str, Any]] = {
+    "data": {"dataset": "digits", "labels": 20},
+    "model": {"width": 0.1},
+    "optim": {"batch_size": 20, "steps": 8},
+    "run": {"log_every": 2, "eval_every": 4, "sample_every": 4, "checkpoint_every": 2, "init_examples": 60},
+}
 
 
 @cache
@@ -47,20 +57,77 @@ def pool_folder(kind: str, n: int, side: int = SIDE, tag: str = "") -> str:
     return relative
 
 
+def tiny_config(recipe: str = "improved_gan_ssl", **dotted: Any) -> Any:
+    """The tiny config with dotted overrides: ``tiny_config(**{"optim.steps": 40})``."""
+    overrides = {section: dict(values) for section, values in TINY.items()}
+    for key, value in dotted.items():
+        section, _, name = key.partition(".")
+        overrides.setdefault(section, {})[name] = value
+    return build_config(recipe, overrides)
+
+
 class UserFactory(DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
 
-    username = factory.Sequence(lambda n: f"annotation-user{n}")
+    username = factory.Sequence(lambda n: f"user{n}")
     password = factory.django.Password("pw-for-tests")
     is_staff = False
 
 
 class StaffFactory(UserFactory):
-    username = factory.Sequence(lambda n: f"annotation-researcher{n}")
+    username = factory.Sequence(lambda n: f"researcher{n}")
     is_staff = True
     is_superuser = True
+
+
+def authenticator_code(user: Any) -> str:
+    """The code the user's authenticator app shows now, or the next step's when this step's was used (django-otp
+    accepts each step once, and one step either side)."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.get(user=user)
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = max(time.time(), (device.last_t + 1) * device.step + device.t0)
+    return str(totp.token()).zfill(device.digits)
+
+
+class TrainingRunFactory(DjangoModelFactory):
+    class Meta:
+        model = TrainingRun
+
+    class Params:
+        settings = factory.Dict({})
+
+    name = factory.Sequence(lambda n: f"run {n}")
+    config = factory.LazyAttribute(lambda o: tiny_config(**o.settings).to_dict())
+    recipe = factory.LazyAttribute(lambda o: o.config["recipe"])
+    dataset = factory.LazyAttribute(lambda o: o.config["data"]["dataset"])
+    total_steps = factory.LazyAttribute(lambda o: o.config["optim"]["steps"])
+    status = RunStatus.QUEUED
+    attempt_limit = 5
+
+
+class CheckpointFactory(DjangoModelFactory):
+    class Meta:
+        model = Checkpoint
+
+    run = factory.SubFactory(TrainingRunFactory)
+    step = 2
+    path = factory.LazyAttribute(lambda o: f"{o.run.run_dir_name}/checkpoints/step_{o.step:08d}.pt")
+
+
+class MetricPointFactory(DjangoModelFactory):
+    class Meta:
+        model = MetricPoint
+
+    run = factory.SubFactory(TrainingRunFactory)
+    name = "loss_d"
+    kind = MetricKind.LOSS
+    step = factory.Sequence(lambda n: n + 1)
+    value = 1.0
 
 
 class ImagePoolFactory(DjangoModelFactory):
@@ -118,6 +185,29 @@ def answer_all(assignment: Assignment, rule: Any = lambda item: item.item.truth_
         record_judgment(assignment, item.token, answer_real=rule(item), response_ms=700 + done)
         done += 1
     return done
+
+
+def scored_study(generated: int, annotators: int, *, fooled: Any = None, **values: Any) -> Study:
+    """A real pool and ``generated`` scored generated pools (IS 2, 3, …, each ± 0.25; FID 30, 29, …), judged by
+    ``annotators``. By default pool i's images fool annotators when their id is divisible by i + 2, so the pools'
+    errors differ."""
+    real = ImagePoolFactory(kind="real")
+    pools = [ImagePoolFactory(kind="generated", tag=f"-model{i}") for i in range(generated)]
+    for i, pool in enumerate(pools):
+        values_ = {"scorer": "inception", "is_mean": 2.0 + i, "is_std": 0.25, "fid": 30.0 - i}
+        PoolScore.objects.create(pool=pool, scorer="inception", status=JobStatus.DONE, values=values_)
+    rank = {pool.pk: i for i, pool in enumerate(pools)}
+    if fooled is None:
+
+        def fooled(item: Any) -> bool:
+            return item.item.pk % (rank[item.item.pool_id] + 2) == 0
+
+    study = open_study([real, *pools], **{"items_per_assignment": 12, "judgments_per_item": 10, **values})
+    for n in range(annotators):
+        assignment = start(study, f"w{n}")
+        answer_all(assignment, rule=lambda item: item.item.truth_real or fooled(item))
+        finish_assignment(assignment)
+    return study
 
 
 def foreign_pool(tmp_name: str, kind: str, n: int, *, names: list[str] | None = None, **save: Any) -> ImagePool:

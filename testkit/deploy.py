@@ -1,4 +1,4 @@
-"""Helpers of the deployment tests: deploy/'s files read as the programs that use them would, the production
+"""What the deployment tests read and send: deploy/'s files read as the programs that use them would, the production
 environment of deploy/.env.example, HTTP with the headers exactly as sent."""
 
 from __future__ import annotations
@@ -10,21 +10,14 @@ import os
 import re
 import secrets
 import shlex
-import socket
-import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 from django.db import connection
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
-# The studies' factories and builders live with the other human-study tests, process helpers with the runs'.
-sys.path.insert(0, str(REPO / "tests" / "annotation"))
-sys.path.insert(0, str(REPO / "tests" / "runs"))
 
 _ENV_HELPERS = {"_env_bool", "_env_number", "_env_list"}
 
@@ -94,21 +87,6 @@ def gpu_workers() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f":\n{log.read_text()}" if log else ""))
 
 
 @dataclass
