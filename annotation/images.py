@@ -238,6 +238,11 @@ class _ByteCache:
 _served = _ByteCache(IMAGE_CACHE_BYTES)
 
 
+def image_bytes(path: Path) -> bytes:
+    """The bytes :func:`image_response` serves for ``path``, from the same per-process cache."""
+    return _served.read(path)
+
+
 def image_response(path: Path) -> HttpResponse:
     """The image at ``path`` (resolved, inside its pool: :func:`image_path`), with the one header set."""
     response = HttpResponse(_served.read(path), content_type="image/png")

@@ -8,7 +8,7 @@ Usage, from the repository root:
 
     .venv/bin/python bench/annotation_load.py                      # 200 annotators for 60 s
     .venv/bin/python bench/annotation_load.py --annotators 400 --duration 30 --workers 2 --threads 8
-    .venv/bin/python bench/annotation_load.py --flow browser       # exactly task.js's requests (images too)
+    .venv/bin/python bench/annotation_load.py --flow browser       # exactly task.js's requests
     .venv/bin/python bench/annotation_load.py --keep               # keep the database vtl_bench_load
 
 The script creates its own database (``--database-url``, dropped at the end unless ``--keep``), migrates it,
@@ -55,7 +55,7 @@ TARGET_RATE = 500
 TARGET_P99_MS = 100
 FLOW_HELP = (
     "poll: ask for the state before every answer (the next item, then the submit);\n"
-    "browser: task.js's own requests: each image, then the answer, whose response holds the next state"
+    "browser: task.js's own requests: the answer alone, whose response holds the next state and its image's bytes"
 )
 
 
@@ -132,10 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         rate = judged / window
         errors = stats.errors
         answers = [s * 1000 for at, s in stats.latencies["answer"] if start <= at <= end]
-        # The next item is the state's request, and in task.js's flow also its image (the state came with the answer).
-        kinds = ("state", "image") if args.flow == "browser" else ("state",)
-        nexts = [s * 1000 for kind in kinds for at, s in stats.latencies[kind] if start <= at <= end]
-        p99 = max(percentile(answers, 99), percentile(nexts, 99)) if answers and nexts else math.inf
+        # The next item is the state's request; in task.js's flow it comes with the answer (its image's bytes too),
+        # and a state request only starts or resumes an assignment.
+        nexts = [s * 1000 for at, s in stats.latencies["state"] if start <= at <= end]
+        if args.flow == "browser" and answers:
+            p99 = max(percentile(answers, 99), percentile(nexts, 99) if nexts else 0)
+        else:
+            p99 = max(percentile(answers, 99), percentile(nexts, 99)) if answers and nexts else math.inf
         print(f"annotation load: {args.annotators} simulated annotators, flow {args.flow}, {args.duration:.0f} s")
         print(f"  ({args.warmup:.0f} s warm-up left out of the figures below: measured over {window:.0f} s)")
         print(
