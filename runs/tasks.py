@@ -209,10 +209,3 @@ def recover_stale_runs() -> int:
     if count:
         log.warning("recovered %d runs whose workers stopped renewing their leases", count)
     return count
-
-
-@shared_task(name="runs.finish_sweep", **RETRY_POLICY)
-def finish_sweep(study_id: int, score_ids: list[int], open_study: bool) -> str:
-    from runs import sweeps  # sweeps imports this module
-
-    return _outcome(f"sweep of study {study_id}", sweeps.finish_sweep(study_id, score_ids, open_study))
