@@ -139,6 +139,7 @@ def score_pool(score_id: int) -> str:
         return _outcome(f"score {score_id}", "skipped")
     try:
         pool = worker.pool_to_score(score)
+        from gan_engine.metrics import domain_scorer
         from gan_engine.metrics.real_stats import real_statistics
         from gan_engine.metrics.scorers import SCORERS, load_scorer
         from gan_engine.metrics.scoring import score_images
@@ -148,6 +149,8 @@ def score_pool(score_id: int) -> str:
 
         folder = worker.fetch_pool(pool)
         images, _ = read_pool(folder)
+        if score.scorer in SCORERS and SCORERS.get(score.scorer).kind == "domain":
+            worker.fetch_scorer(*domain_scorer.paths(score.scorer))
         network = load_scorer(score.scorer, str(resolve_device("auto")))
         real = None
         if score.fid:
@@ -193,11 +196,12 @@ def train_domain_classifier(classifier_id: int) -> str:
     if classifier is None:
         return _outcome(f"domain classifier {classifier_id}", "skipped")
     try:
-        from gan_engine.metrics.domain_scorer import train
+        from gan_engine.metrics.domain_scorer import paths, train
 
         meta = train(
             classifier.dataset, epochs=classifier.epochs, min_accuracy=classifier.min_accuracy, limit=classifier.limit
         )
+        worker.store_scorer(*paths(meta["name"]))
     except worker.TRANSIENT_ERRORS:
         raise
     except Exception as exc:

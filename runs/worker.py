@@ -48,6 +48,9 @@ from runs.numbers import metric
 
 log = logging.getLogger(__name__)
 
+# Domain classifiers in the store (with ARTIFACTS_STORE=s3): trained on one host, scoring pools on any.
+SCORERS_FOLDER = "scorers"
+
 # Errors of the database connection or of the artifact store rather than of the run: the task retries them.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, StoreUnavailable)
 
@@ -476,6 +479,32 @@ def finish_score(score: PoolScore, record: dict[str, Any]) -> str:
             _upsert_points(points)
             log_event(pool.run_id, f"{pool} scored: {score.summary}")
     return "done"
+
+
+def store_scorer(weights: Path, description: Path) -> None:
+    """A trained domain classifier's weights and description, for the scoring workers of other hosts: before its row
+    is marked done. The local store keeps no copy: its hosts share GAN_SCORER_DIR as they share ARTIFACTS_DIR (one
+    machine, or a mount)."""
+    if settings.ARTIFACTS_STORE == "local":
+        return
+    for path in (weights, description):
+        artifact_store().put(f"{SCORERS_FOLDER}/{path.name}", path)
+
+
+def fetch_scorer(weights: Path, description: Path) -> None:
+    """The stored classifier of that name into this host's GAN_SCORER_DIR, unless the host holds that very one;
+    nothing when none is stored (the host's own files, if any, serve as they did)."""
+    if settings.ARTIFACTS_STORE == "local":
+        return
+    store = artifact_store()
+    try:
+        stored = store.read_bytes(f"{SCORERS_FOLDER}/{description.name}")
+    except FileNotFoundError:
+        return
+    if weights.is_file() and description.is_file() and description.read_bytes() == stored:
+        return
+    store.get(f"{SCORERS_FOLDER}/{weights.name}", weights)
+    store.get(f"{SCORERS_FOLDER}/{description.name}", description)  # last: it names the weights' hash
 
 
 def finish_classifier(classifier: DomainClassifier, meta: dict[str, Any]) -> str:
