@@ -17,9 +17,9 @@ from django.urls import reverse
 from PIL import Image
 
 from annotation.models import AssignmentItem
-from runs import actions
+from runs import actions, pool_files
 from runs.artifact_store import artifact_store
-from runs.models import Checkpoint, ImagePool, JobStatus, MetricPoint, RunStatus
+from runs.models import Checkpoint, DomainClassifier, ImagePool, JobStatus, MetricPoint, PoolScore, RunStatus
 from testkit.factories import open_study, start, tiny_config
 from testkit.servers import wait_for, wait_for_run
 
@@ -37,8 +37,10 @@ LOGGED = list(range(LOG_EVERY, STEPS + 1, LOG_EVERY))
 
 
 def host(s3_settings: Any, folder: Path) -> dict[str, str]:
-    """A worker host's environment: the test's bucket, a working copy of its own."""
+    """A worker host's environment: the test's bucket, a working copy and an engine cache of its own."""
     return {
+        "GAN_SCORER_DIR": str(folder / "engine-cache" / "scorers"),
+        "GAN_STATS_DIR": str(folder / "engine-cache" / "stats"),
         "ARTIFACTS_STORE": "s3",
         "ARTIFACTS_DIR": str(folder),
         "ARTIFACTS_S3_BUCKET": s3_settings.ARTIFACTS_S3_BUCKET,
@@ -48,11 +50,12 @@ def host(s3_settings: Any, folder: Path) -> dict[str, str]:
     }
 
 
-def wait_for_pool(pool: ImagePool) -> ImagePool:
-    wait_for(lambda: ImagePool.objects.get(pk=pool.pk).status in (JobStatus.DONE, JobStatus.FAILED), 90, str(pool))
-    pool.refresh_from_db()
-    assert pool.status == JobStatus.DONE, pool.error
-    return pool
+def finished(model: Any, pk: int) -> Any:
+    """The job once done; failed, its error."""
+    wait_for(lambda: model.objects.get(pk=pk).status in (JobStatus.DONE, JobStatus.FAILED), 90, f"{model} {pk}")
+    job = model.objects.get(pk=pk)
+    assert job.status == JobStatus.DONE, job.error
+    return job
 
 
 def test_a_run_killed_on_one_host_resumes_on_another_from_the_bucket(start_worker, s3_settings, tmp_path):
@@ -89,16 +92,27 @@ def test_a_run_killed_on_one_host_resumes_on_another_from_the_bucket(start_worke
     assert store.exists(f"{run.run_dir_name}/config.json") and store.exists(f"{run.run_dir_name}/labelled.json")
 
 
-def test_a_pool_written_on_one_host_is_served_to_annotators_from_another(start_worker, s3_settings, tmp_path, client):
-    start_worker("worker-host", env=host(s3_settings, tmp_path / "worker-host"))
+def test_pools_and_classifiers_written_on_one_host_serve_the_others(start_worker, s3_settings, tmp_path, client):
+    (first,) = start_worker("gpu-host", env=host(s3_settings, tmp_path / "gpu-host"))
     run = actions.create_run(tiny_config(), name="sampled on another host")
     run = wait_for_run(run.pk, 90, "the run to finish", lambda r: r.status == RunStatus.DONE)
-    generated = wait_for_pool(actions.sample_pool(run, size=12))
-    real = wait_for_pool(actions.draw_real_pool("digits", size=12))
+    generated = finished(ImagePool, actions.sample_pool(run, size=12).pk)
+    trained = actions.train_domain_classifier("digits", epochs=1, min_accuracy=0, limit=300)
+    classifier = finished(DomainClassifier, trained.pk)
+    first.kill()
+
+    # A host with nothing of its own: it scores the pool with the classifier the other host trained.
+    start_worker("cpu-host", env=host(s3_settings, tmp_path / "cpu-host"))
+    real = finished(ImagePool, actions.draw_real_pool("digits", size=12).pk)
+    score = actions.score_pool(generated, scorer="digits_cnn", real_split="test", real_n=100)
+    score = finished(PoolScore, score.pk)
+    assert score.values["weights_sha256"] == classifier.weights_sha256
     assert not (settings.ARTIFACTS_DIR / generated.path).exists(), "the web host holds no copy of the pool"
+    manifest = pool_files.manifest(generated)
+    assert [entry["scorer"] for entry in manifest["scores"]] == ["digits_cnn"], "the scored manifest is stored"
 
     # One web host opens the study (the study's copies of the images go to the bucket); another serves them.
-    s3_settings.ANNOTATION_MIN_ANSWER_MS = 0
+    s3_settings.ANNOTATION_MIN_ANSWER_MS, s3_settings.ANNOTATION_RATE_LIMIT = 0, 1_000_000  # a test's pace
     study = open_study([real, generated])
     settings.ARTIFACTS_DIR = tmp_path / "another-web-host"
     assignment = start(study)
@@ -115,7 +129,8 @@ def test_a_pool_written_on_one_host_is_served_to_annotators_from_another(start_w
         assert np.array_equal(pixels(response.content), pixels(pool_image)), "the pixels the worker wrote"
         body = json.dumps({"item": token, "answer": "real", "response_ms": 900 + position})
         answer = reverse("annotation:answer", args=[assignment.token])
-        assert client.post(answer, body, content_type="application/json").status_code == 200
+        response = client.post(answer, body, content_type="application/json")
+        assert response.status_code == 200, response.content
         served += 1
     assert served == 4 and not (settings.ARTIFACTS_DIR / "pools").exists()
 
