@@ -141,7 +141,8 @@ def claim_run(run_id: int, *, worker: str) -> Claim | None:
 def fetch_run(claim: Claim, keep: int) -> None:
     """Make this host's run folder hold the run's ``keep`` newest stored checkpoints and its stored metrics, so that
     a run resumes on any host from the newest checkpoint the store holds. A local checkpoint the store lacks (its
-    upload was cut short, or an older attempt's on this host) is removed: the store decides where the run resumes."""
+    upload was cut short) is removed: the store decides where the run resumes. With the local store the folder is
+    the store, and nothing moves."""
     store = artifact_store()
     folder = relative_path(claim.run_dir)
     names = store.list(f"{folder}/{run_folder.CHECKPOINTS_DIR}")
@@ -150,9 +151,9 @@ def fetch_run(claim: Claim, keep: int) -> None:
         local = claim.run_dir / name[len(folder) + 1 :]
         if not local.is_file():
             store.get(name, local)
-    wanted = {Path(name).name for name in kept}
+    stored = {Path(name).name for name in names}
     for local in run_folder.list_checkpoints(claim.run_dir):
-        if local.name not in wanted:
+        if local.name not in stored:
             local.unlink()
     with contextlib.suppress(FileNotFoundError):  # none stored yet: no checkpoint either, the run starts at 0
         store.get(f"{folder}/{run_folder.METRICS_FILE}", run_folder.metrics_path(claim.run_dir))
@@ -160,7 +161,10 @@ def fetch_run(claim: Claim, keep: int) -> None:
 
 def _store_files(claim: Claim, *paths: str | Path | None) -> None:
     """Upload the run folder's new files, with its metrics and, once an attempt, its config and labelled subset:
-    before their rows are recorded, so that the database never names a file the store lacks."""
+    before their rows are recorded, so that the database never names a file the store lacks. Only while the lease
+    is this worker's: a worker presumed dead must not replace the files of the one that took the run over."""
+    if not TrainingRun.objects.filter(pk=claim.run_id, lease_token=claim.token).exists():
+        raise LeaseLost
     for path in paths:
         if path:
             upload(Path(path))
@@ -230,11 +234,16 @@ def record_progress(claim: Claim, progress: Any) -> None:
 
 def finish_run(claim: Claim, result: Any) -> str:
     """Mark the run done, or cancelled when the loop stopped because it was asked to."""
-    _store_files(claim, result.checkpoint)
+    lost = "run %s: finished, but another worker holds it now; leaving it to that one"
+    try:
+        _store_files(claim, result.checkpoint)
+    except LeaseLost:
+        log.warning(lost, claim.run_id)
+        return "lease lost"
     with transaction.atomic():
         run = lock_run(claim.run_id)
         if run.lease_token != claim.token:
-            log.warning("run %s: finished, but another worker holds it now; leaving it to that one", run.pk)
+            log.warning(lost, run.pk)
             return "lease lost"
         _record_checkpoint(run.pk, result.step, result.checkpoint)
         run.step = result.step
