@@ -92,7 +92,8 @@ def test_a_run_killed_on_one_host_resumes_on_another_from_the_bucket(start_worke
     assert store.exists(f"{run.run_dir_name}/config.json") and store.exists(f"{run.run_dir_name}/labelled.json")
 
 
-def test_pools_and_classifiers_written_on_one_host_serve_the_others(start_worker, s3_settings, tmp_path, client):
+def test_pools_and_classifiers_written_on_one_host_serve_the_others(start_worker, s3_settings, tmp_path, staff_client):
+    client = staff_client
     (first,) = start_worker("gpu-host", env=host(s3_settings, tmp_path / "gpu-host"))
     run = actions.create_run(tiny_config(), name="sampled on another host")
     run = wait_for_run(run.pk, 90, "the run to finish", lambda r: r.status == RunStatus.DONE)
@@ -133,6 +134,13 @@ def test_pools_and_classifiers_written_on_one_host_serve_the_others(start_worker
         assert response.status_code == 200, response.content
         served += 1
     assert served == 4 and not (settings.ARTIFACTS_DIR / "pools").exists()
+
+    # The dashboard's sample grids, from the bucket too.
+    assert client.get(reverse("runs:detail", args=[run.pk])).context["grids"] == [4, 8]
+    for query, stored in (("", run.sample_grid), ("?grid=4", f"{run.run_dir_name}/samples/step_00000004.png")):
+        grid = client.get(reverse("runs:sample", args=[run.pk]) + query)
+        assert grid.status_code == 200 and b"".join(grid.streaming_content) == store.read_bytes(stored)
+    assert not (settings.ARTIFACTS_DIR / "runs").exists()
 
 
 def pixels(data: bytes) -> Any:
