@@ -1,4 +1,4 @@
-"""Simulated annotators of a study served by gunicorn (gthread workers, DEBUG off) on PostgreSQL and Redis on
+"""Simulated annotators of a study served by granian or gunicorn (DEBUG off) on PostgreSQL and Redis on
 this machine: the deployment they share with the server, the study they take, and the annotators themselves.
 
 Each simulated annotator arrives by a Prolific link of its own, consents, opens the task page, reads its
@@ -56,7 +56,7 @@ HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">
 
 @dataclass
 class Deployment:
-    """The settings the bench process and its gunicorn share, all through the environment as in production."""
+    """The settings the bench process and its web server share, all through the environment as in production."""
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
@@ -132,7 +132,8 @@ def build_study(images_per_pool: int, items_per_assignment: int, judgments_per_i
     return info
 
 
-SERVERS = ("gunicorn", "granian")
+# The first is the production default (deploy/); the other stays selectable to compare.
+SERVERS = ("granian", "gunicorn")
 APPS = {"app": "webapp.wsgi:application", "floor": "testkit.floor:application"}
 
 
@@ -147,7 +148,7 @@ class Server:
         threads: int,
         port: int | None = None,
         *,
-        server: str = "gunicorn",
+        server: str = SERVERS[0],
         app: str = APPS["app"],
     ):
         self.deployment, self.workers, self.threads = deployment, workers, threads
@@ -216,7 +217,7 @@ class Server:
         return [self.process.pid, *children(self.process.pid)]
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> int | None:
-        """Signal the whole process group (SIGTERM: gunicorn's graceful stop; SIGKILL: a crash) and wait."""
+        """Signal the whole process group (SIGTERM: the server's graceful stop; SIGKILL: a crash) and wait."""
         if self.process is None:
             return None
         with contextlib.suppress(ProcessLookupError):

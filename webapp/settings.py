@@ -188,6 +188,8 @@ MIDDLEWARE = [
     # /health/ is answered here, before CommonMiddleware checks the Host header: probes come by address.
     "webapp.health.HealthMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # The annotator's JSON API is answered here: what follows serves the staff (sessions' users, CSRF, logins).
+    "annotation.middleware.AnnotatorApiMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # With DJANGO_STAFF_2FA, a login without its second factor is no login at all, on every page.
