@@ -1,5 +1,6 @@
 """Annotation under load: N simulated annotators go through a study's assignments over HTTP, against the app
-served by gunicorn (gthread workers, DEBUG off) on PostgreSQL and Redis on this machine. Prints the machine,
+served by granian (WSGI; or gunicorn's gthread: --server) with DEBUG off on PostgreSQL and Redis on this machine.
+With --compare-floor, the app beside the floor (testkit.floor). Prints the machine,
 the server's configuration, judgments per second, the p50/p95/p99 latency of "next item" (the state) and
 "submit" (the answer), the errors by kind, where the CPU went, and the check that the database holds exactly
 one judgment per submit that got a success response.
@@ -10,10 +11,12 @@ Usage, from the repository root:
     .venv/bin/python bench/annotation_load.py --annotators 400 --duration 30 --workers 2 --threads 8
     .venv/bin/python bench/annotation_load.py --flow browser       # exactly task.js's requests (images too)
     .venv/bin/python bench/annotation_load.py --keep               # keep the database vtl_bench_load
+    .venv/bin/python bench/annotation_load.py --compare-floor      # app and floor, 1 to 200 annotators, a table
+    .venv/bin/python bench/annotation_load.py --compare-floor --servers granian,gunicorn
 
 The script creates its own database (``--database-url``, dropped at the end unless ``--keep``), migrates it,
 writes two small PNG pools through the project's pool encoder (testkit's factories), opens a
-study over them, starts gunicorn, and drives the annotators from this process (asyncio and aiohttp).
+study over them, starts the server, and drives the annotators from this process (asyncio and aiohttp).
 
 The simulated annotators are testkit.annotators' (each arrives by a link of its own, consents, and answers at
 a fast human's pace within the server's limits, from a client address of its own), measured by testkit.measure.
