@@ -2,6 +2,10 @@
 
 Writes go through annotation.actions.studies: the study's form and its pools' inline call them on save, and actions
 are thin (the selected rows to one action call each, the counts and each refusal's reason reported).
+
+The training runs' admin gains one action here, the checkpoint sweep (annotation.sweeps): researchers select runs on
+their list and sweep them into a study. The runs app knows nothing of studies, so this app registers the runs' admin
+again with the action added.
 """
 
 from __future__ import annotations
@@ -42,9 +46,12 @@ from annotation.models import Annotator, AttentionItem, Study, StudyItem, StudyP
 from annotation.progress import study_progress
 from annotation.protocols import get_protocol
 from annotation.results import study_results, summary_rows
+from annotation.sweeps import create_sweep
 from annotation.tasks import pilot_simulated_observers
+from runs import planning
+from runs.admin import REFUSALS, TrainingRunAdmin, options_page
 from runs.admin_actions import each
-from runs.models import ImagePool, JobStatus
+from runs.models import ImagePool, JobStatus, TrainingRun
 
 # Blank on a new study: the protocol's standard value.
 PROTOCOL_DEFAULTED = ("feedback", "items_per_assignment", "real_fraction", "block_size")
@@ -58,6 +65,41 @@ class PilotForm(forms.Form):
     d_prime = forms.FloatField(initial=1.0, help_text="their sensitivity d′ to every generated pool")
     lapse = forms.FloatField(min_value=0, max_value=1, initial=0.0, help_text="share of answers by coin flip")
     seed = forms.IntegerField(min_value=0, initial=0)
+
+
+class SweepForm(forms.Form):
+    """A checkpoint sweep's options; the scorers offered are those that can run now (``unavailable``: the others)."""
+
+    checkpoints = forms.IntegerField(
+        min_value=1, max_value=50, initial=4, help_text="per run, evenly spaced from the first kept to the last"
+    )
+    steps = forms.CharField(
+        required=False, help_text="or these checkpoint steps, comma-separated (e.g. 150, 300, 450, 600)"
+    )
+    pool_size = forms.IntegerField(min_value=8, max_value=100_000, initial=100, help_text="images per pool")
+    scorer = forms.ChoiceField(choices=(), help_text="IS and FID from this network; the C2ST runs with it")
+    top_percent = forms.FloatField(
+        required=False,
+        min_value=0.01,
+        max_value=100,
+        label="top k%",
+        help_text="show annotators only each pool's top k% by Inception Score (blank: all images)",
+    )
+    open_study = forms.BooleanField(required=False, label="open the study", help_text="once every pool is scored")
+
+    def __init__(self, *args: Any, dataset: str | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        options = planning.sweep_scorers(dataset) if dataset else planning.scorer_options()
+        self.fields["scorer"].choices = [(o.name, f"{o.name}: {o.description}") for o in options if o.ready]
+        self.unavailable = [o for o in options if not o.ready]
+
+    def clean_steps(self) -> list[int] | None:
+        text = self.cleaned_data["steps"].replace(",", " ").split()
+        try:
+            steps = sorted({int(step) for step in text})
+        except ValueError:
+            raise forms.ValidationError("whole numbers, comma-separated") from None
+        return steps or None
 
 
 class StudyForm(forms.ModelForm):
@@ -446,3 +488,61 @@ class AnnotatorAdmin(admin.ModelAdmin):
     @admin.display(description="attention missed", ordering="missed_n")
     def attention_missed(self, annotator: Annotator) -> int:
         return annotator.missed_n
+
+
+admin.site.unregister(TrainingRun)
+
+
+@admin.register(TrainingRun)
+class SweepingTrainingRunAdmin(TrainingRunAdmin):
+    """The runs' admin with the checkpoint sweep among its actions and its run page's buttons."""
+
+    actions = (*TrainingRunAdmin.actions, "sweep")
+
+    def object_actions(self, run: TrainingRun | None) -> list[tuple[str, str]]:
+        offered = super().object_actions(run)
+        if run is not None and run.checkpoints.filter(pruned=False).exists():
+            # After the ablation grid: the other action that makes many things out of a run.
+            at = [action for action, _ in offered].index("ablation") + 1
+            offered.insert(at, ("sweep", "Sweep its checkpoints into a study…"))
+        return offered
+
+    @admin.action(description="Sweep the selected runs' checkpoints into a study (human error against IS)…")
+    def sweep(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Options, then the plan and its cost to confirm, then one study for all the selected runs."""
+        runs = list(queryset.order_by("pk"))
+        datasets = {run.dataset for run in runs}
+        bound = "plan" in request.POST or "apply" in request.POST
+        form = SweepForm(request.POST if bound else None, dataset=datasets.pop() if len(datasets) == 1 else None)
+        template = "admin/annotation/sweep_confirmation.html"
+        if not form.is_valid():
+            return options_page(self, request, queryset, "sweep", "Sweep checkpoints into a study", form, template)
+        options = form.cleaned_data
+        plan = planning.plan_sweep(
+            runs,
+            checkpoints=options["checkpoints"],
+            steps=options["steps"],
+            pool_size=options["pool_size"],
+            scorer=options["scorer"],
+            top_percent=options["top_percent"],
+        )
+        if "apply" not in request.POST or plan.problems:
+            title = "Queue this sweep?" if not plan.problems else "This sweep cannot run"
+            return options_page(self, request, queryset, "sweep", title, form, template, plan=plan)
+        try:
+            study = create_sweep(runs, **options, user=request.user)
+        except REFUSALS as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            format_html(
+                'Sweep queued: {} pools on the cpu queue; <a href="{}">its study #{}</a> {}.',
+                len(plan.pools) + 1,
+                reverse("admin:annotation_study_change", args=[study.pk]),
+                study.pk,
+                "opens once every pool is scored" if options["open_study"] else "stays a draft for you to open",
+            ),
+            messages.SUCCESS,
+        )
+        return None

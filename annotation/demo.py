@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from annotation import sweeps
 from annotation.actions.errors import StudyError
 from annotation.models import Study
-from runs import actions, planning, sweeps
+from runs import actions, planning
 from runs.demo import DEMO_CHECKPOINTS, DEMO_NAME
 from runs.models import DomainClassifier, ImagePool, JobStatus, PoolScore, RunEvent, RunStatus, TrainingRun
 
@@ -80,7 +81,7 @@ def create_demo_study(
     wait: float,
     echo: Callable[[str], None],
 ) -> Study:
-    """A checkpoint sweep of the demo run (runs/sweeps.py): a pool of ``size`` images from each of
+    """A checkpoint sweep of the demo run (annotation/sweeps.py): a pool of ``size`` images from each of
     ``checkpoints`` checkpoints, each scored (IS, FID, C2ST), and a real pool, in a study (feedback randomised
     between the arms) that the last finished job opens. Waits up to ``wait`` seconds for a worker to do it all."""
     deadline = time.monotonic() + wait

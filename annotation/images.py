@@ -7,6 +7,7 @@ else: no file name, no modification time, no ETag, bytes read whole, so that not
 
 from __future__ import annotations
 
+import io
 import struct
 import threading
 from collections import OrderedDict
@@ -18,7 +19,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.http import HttpResponse
 
-from runs import pool_files
+from runs import artifact_store, pool_files
 from runs.models import ImagePool
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -32,9 +33,9 @@ IMAGE_HEADERS = {
 
 
 # The bytes of the images served lately, per web process: a study's copy of an image never changes once written
-# (it is named by its study item, written when the item joins an open study), so an image is read from disk once
-# rather than at every judgment. Bounded in bytes, the least recently served going first; small (a study's
-# images are a few kB each).
+# (it is named by its study item, written when the item joins an open study), so an image is read from the artifact
+# store (the disk, or a bucket) once rather than at every judgment. Bounded in bytes, the least recently served
+# going first; small (a study's images are a few kB each).
 IMAGE_CACHE_BYTES = 64 * 2**20
 
 
@@ -154,7 +155,7 @@ def _pixels(source: Source) -> Any:
     from PIL import Image
 
     try:
-        with Image.open(source.path) as opened:
+        with Image.open(io.BytesIO(artifact_store.read(source.path))) as opened:
             image = opened.convert("RGBA") if opened.mode in ("P", "PA") else opened.copy()
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageError(f"pool {source.pool}: {source.path.name} cannot be decoded ({exc})") from None
@@ -198,6 +199,7 @@ def encode_study_images(public_id: str, sources: Iterable[Source], *, mode: str 
         temporary = target.with_suffix(".tmp")
         temporary.write_bytes(pool_files.encode_png(np.asarray(_pixels(source).convert(mode))))
         temporary.replace(target)
+        artifact_store.upload(target)  # web hosts serve it from the store
     return mode
 
 
@@ -205,7 +207,7 @@ def study_mode(public_id: str, item_id: int) -> str:
     """The mode of a study's served images, read from one of them."""
     from PIL import Image
 
-    with Image.open(study_image_path(public_id, item_id)) as image:
+    with Image.open(io.BytesIO(artifact_store.read(study_image_path(public_id, item_id)))) as image:
         return image.mode
 
 
@@ -224,7 +226,7 @@ class _ByteCache:
             if data is not None:
                 self.entries.move_to_end(key)
                 return data
-        data = path.read_bytes()
+        data = artifact_store.read(path)
         if len(data) <= self.limit:
             with self.lock:
                 if key not in self.entries:
@@ -236,6 +238,11 @@ class _ByteCache:
 
 
 _served = _ByteCache(IMAGE_CACHE_BYTES)
+
+
+def image_bytes(path: Path) -> bytes:
+    """The bytes :func:`image_response` serves for ``path``, from the same per-process cache."""
+    return _served.read(path)
 
 
 def image_response(path: Path) -> HttpResponse:

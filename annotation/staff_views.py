@@ -16,6 +16,7 @@ from annotation.planning import plan_study
 from annotation.progress import study_progress
 from annotation.results import CURVE_BIN, HUMAN, SIMULATED_CHOICES, Results, study_results, summary_rows
 from annotation.simulation.planning import MAX_REPLICATES
+from runs import artifact_store
 
 # Prolific replaces these placeholders in a study's URL with the participant's, study's and session's ids.
 PROLIFIC_QUERY = "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
@@ -93,7 +94,9 @@ def item_image(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         served = images.study_image_path(item.study.public_id, item.pk)
         # A draft's images are encoded when it opens: until then, the pool's file as it is.
-        return images.image_response(served if served.is_file() else images.image_path(item.pool, item.file))
+        return images.image_response(
+            served if artifact_store.stored(served) else images.image_path(item.pool, item.file)
+        )
     except (images.ImageError, OSError):
         raise Http404("image not found") from None
 

@@ -10,15 +10,21 @@ its proof for resuming it (SameSite=Lax, so no other site's post carries it).
 Nothing here tells real from generated before the answer is stored: the state names an image by its
 opaque token only, the same fields for every image, and the truth appears in an answer's response only for
 an annotator in the feedback arm, after the judgment is committed.
+
+A judgment costs one request: the state (the answer's response, or a state request at the start and on a reload)
+carries the current image's bytes, those the image address serves, so the page need not ask for them. Only the
+item the server has made current is ever sent, and only to its assignment's token.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import unicodedata
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,9 +49,10 @@ from annotation.protocols import get_protocol
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 MTURK_ORIGINS = " ".join(MTURK_SUBMIT_HOSTS)
 # The annotator's pages run only their own script and style, talk only to this site, may be framed by MTurk
-# alone, and post forms only here and to MTurk's externalSubmit.
+# alone, and post forms only here and to MTurk's externalSubmit. Images come from here, or from the object URLs the
+# page makes of the bytes the state carries.
 ANNOTATOR_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
     f"form-action 'self' {MTURK_ORIGINS}; frame-ancestors 'self' {MTURK_ORIGINS}; base-uri 'none'; object-src 'none'"
 )
 PARAM_MAX = 128
@@ -285,7 +292,9 @@ def task_page(
 
 
 def state(progress: answers.AssignmentState) -> dict[str, Any]:
-    """What the task page needs now: the stage, progress, and the current image by its token (no more)."""
+    """What the task page needs now: the stage, progress, and the current image by its token, with its bytes in
+    base64 (no more). ``image`` is null when the bytes cannot be read here: the page then asks ``src``, which
+    answers why."""
     item = progress.item
     return {
         "stage": progress.stage,
@@ -301,8 +310,18 @@ def state(progress: answers.AssignmentState) -> dict[str, Any]:
             "src": reverse("annotation:image", args=[item.token]),
             "block": item.block,
             "exposure_ms": item.exposure_ms,
+            "image": _image_base64(item.file),
         },
     }
+
+
+def _image_base64(file: Path | None) -> str | None:
+    if file is None:
+        return None
+    try:
+        return base64.b64encode(images.image_bytes(file)).decode("ascii")
+    except (images.ImageError, OSError):
+        return None
 
 
 def _json(data: dict[str, Any], status: int = 200) -> JsonResponse:
@@ -344,7 +363,8 @@ def api_state(request: HttpRequest, token: str) -> JsonResponse:
 @guarded_post
 @json_api("POST")
 def api_answer(request: HttpRequest, token: str) -> JsonResponse:
-    """Store the answer; the response holds the next state (its item served), so no state request follows."""
+    """Store the answer; the response holds the next state (its item served, with its image's bytes), so neither
+    a state request nor an image request follows."""
     try:
         item, answer, response_ms, display = _answer_body(request)
     except _Malformed as malformed:

@@ -9,7 +9,7 @@ Usage, from the repository root:
 
     .venv/bin/python bench/annotation_load.py                      # 200 annotators for 60 s
     .venv/bin/python bench/annotation_load.py --annotators 400 --duration 30 --workers 2 --threads 8
-    .venv/bin/python bench/annotation_load.py --flow browser       # exactly task.js's requests (images too)
+    .venv/bin/python bench/annotation_load.py --flow browser       # exactly task.js's requests
     .venv/bin/python bench/annotation_load.py --keep               # keep the database vtl_bench_load
     .venv/bin/python bench/annotation_load.py --compare-floor      # app and floor, 1 to 200 annotators, a table
     .venv/bin/python bench/annotation_load.py --compare-floor --servers granian,gunicorn
@@ -65,7 +65,7 @@ TARGET_RATE = 500
 TARGET_P99_MS = 100
 FLOW_HELP = (
     "poll: ask for the state before every answer (the next item, then the submit);\n"
-    "browser: task.js's own requests: each image, then the answer, whose response holds the next state"
+    "browser: task.js's own requests: the answer alone, whose response holds the next state and its image's bytes"
 )
 COMPARE_HELP = (
     "the app beside the floor (testkit.floor: the same SQL in a bare WSGI app) at each of --levels, closed loop\n"
@@ -89,6 +89,7 @@ class Measured:
     cpu: dict[str, float]
     load: str
     stats: Stats
+    carried: bool  # the next item comes in the answer's response (task.js's flow)
 
     @property
     def window_s(self) -> float:
@@ -104,9 +105,11 @@ class Measured:
 
     @property
     def p99(self) -> float:
-        if not self.answers_ms or not self.nexts_ms:
+        """Of the next item and the submit; in task.js's flow the next item comes with the submit, and a state
+        request only starts or resumes an assignment."""
+        if not self.answers_ms or (not self.nexts_ms and not self.carried):
             return math.inf
-        return max(percentile(self.answers_ms, 99), percentile(self.nexts_ms, 99))
+        return max(percentile(self.answers_ms, 99), percentile(self.nexts_ms, 99) if self.nexts_ms else 0)
 
     def cpu_ms(self, part: str) -> float:
         """Milliseconds of ``part``'s CPU per judgment (with its share of starts and pages)."""
@@ -143,19 +146,18 @@ def run_once(
     finally:
         server.stop()
     start, end = began + args.warmup, began + args.duration
-    # The next item is the state's request, and in task.js's flow also its image (the state came with the answer).
-    kinds = ("state", "image") if args.flow == "browser" else ("state",)
     return Measured(
         label=f"{server.server} {'floor' if server.app == APPS['floor'] else 'app'}",
         annotators=load["annotators"],
         start=start,
         end=end,
         judged=sum(1 for at, _ in stats.stored if start <= at <= end),
-        nexts_ms=[s * 1000 for kind in kinds for at, s in stats.latencies[kind] if start <= at <= end],
+        nexts_ms=[s * 1000 for at, s in stats.latencies["state"] if start <= at <= end],
         answers_ms=[s * 1000 for at, s in stats.latencies["answer"] if start <= at <= end],
         cpu=measured,
         load=load_average(),
         stats=stats,
+        carried=args.flow == "browser",
     )
 
 

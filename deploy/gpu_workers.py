@@ -30,7 +30,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 WORKER_ARGS = (
     "worker", "-Q", "gpu", "--pool", "prefork", "--concurrency", "1", "--prefetch-multiplier", "1",
@@ -93,8 +92,7 @@ def commands(gpus: Sequence[str], extra: Sequence[str] = (), celery: Sequence[st
 
 def check(gpus: Sequence[str], timeout: float) -> int:
     """Ping this host's GPU workers through the broker (a container's health check)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from webapp.celery import app
+    from webapp.celery import app  # the project is installed in the image (pip install -e .)
 
     host = socket.gethostname()
     expected = [f"{worker_name(gpu)}@{host}" for gpu in gpus]

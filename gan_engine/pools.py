@@ -123,9 +123,16 @@ def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(folder) / MANIFEST
     try:
-        manifest = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise PoolError(f"{path} not found: {folder} is not a pool (write one with sample or real-pool)") from None
+    return parse_manifest(text, path)
+
+
+def parse_manifest(text: str | bytes, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest in ``text``, checked; ``path`` names where it was read for messages."""
+    try:
+        manifest = json.loads(text)
     except ValueError as exc:
         raise PoolError(f"{path} is not valid JSON: {exc}") from None
     for key in ("kind", "count", "size", "mode", "files"):

@@ -49,13 +49,19 @@ def grid_path(run_dir: str | Path, step: int) -> Path:
     return Path(run_dir) / SAMPLES_DIR / f"step_{step:08d}.png"
 
 
+def grid_step(path: str | Path) -> int | None:
+    """The step a sample grid was written at, from its name; None for a file not named as a grid."""
+    match = _GRID_NAME.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def metrics_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / METRICS_FILE
+
+
 def grid_steps(run_dir: str | Path) -> list[int]:
     """The steps whose sample grid the run folder holds, in order."""
     folder = Path(run_dir) / SAMPLES_DIR
     if not folder.is_dir():
         return []
-    return sorted(int(m.group(1)) for path in folder.iterdir() if (m := _GRID_NAME.match(path.name)))
-
-
-def metrics_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / METRICS_FILE
+    return sorted(step for path in folder.iterdir() if (step := grid_step(path)) is not None)

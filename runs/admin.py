@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from gan_engine.errors import ConfigError
-from runs import actions, planning, sweeps
+from runs import actions, planning
 from runs.admin_actions import each
 from runs.forms import (
     DomainClassifierForm,
@@ -27,7 +27,6 @@ from runs.forms import (
     RunNotesForm,
     SamplePoolForm,
     ScorePoolForm,
-    SweepForm,
     config_sections,
 )
 from runs.models import (
@@ -66,7 +65,7 @@ def _queued(run: TrainingRun) -> str:
     return f"Queued {run} for a GPU worker: {run.total_steps:,} steps, {ahead}; {cost}."
 
 
-def _options_page(
+def options_page(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
     queryset: QuerySet,
@@ -104,7 +103,7 @@ def _score(
     dataset = datasets.pop() if len(datasets) == 1 else None
     form = ScorePoolForm(request.POST if "apply" in request.POST else None, dataset=dataset)
     if not form.is_valid():
-        return _options_page(modeladmin, request, selected, action, f"Score {len(pools)} pool(s)", form, pools=pools)
+        return options_page(modeladmin, request, selected, action, f"Score {len(pools)} pool(s)", form, pools=pools)
     options = form.cleaned_data
     _each(
         modeladmin,
@@ -159,7 +158,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_display_links = ("id", "name")
     list_filter = ("status", "recipe", "dataset")
     search_fields = ("name", "notes")
-    actions = ("launch", "cancel", "resume", "duplicate", "ablation", "sample_pool", "score", "sweep")
+    actions = ("launch", "cancel", "resume", "duplicate", "ablation", "sample_pool", "score")
     change_form_template = "admin/runs/trainingrun/change_form.html"
     inlines = (CheckpointInline,)
     run_fields = (
@@ -238,7 +237,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
             ("sample_pool", "Sample a pool", checkpoint),
             ("score", "Score its newest pool", run.pools.filter(status=JobStatus.DONE).exists()),
             ("ablation", "Ablation grid…", True),
-            ("sweep", "Sweep its checkpoints into a study…", checkpoint),
             ("duplicate", "Duplicate as a draft", True),
         ]
         return [(action, label) for action, label, shown in offered if shown]
@@ -351,7 +349,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
                     plans.append(planning.plan_ablation(run))
                 except ConfigError as exc:
                     self.message_user(request, f"{run}: {exc}", messages.ERROR)
-            return _options_page(
+            return options_page(
                 self,
                 request,
                 queryset,
@@ -375,51 +373,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
         )
         return None
 
-    @admin.action(description="Sweep the selected runs' checkpoints into a study (human error against IS)…")
-    def sweep(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        """Options, then the plan and its cost to confirm, then one study for all the selected runs."""
-        runs = list(queryset.order_by("pk"))
-        datasets = {run.dataset for run in runs}
-        bound = "plan" in request.POST or "apply" in request.POST
-        form = SweepForm(request.POST if bound else None, dataset=datasets.pop() if len(datasets) == 1 else None)
-        template = "admin/runs/sweep_confirmation.html"
-        if not form.is_valid():
-            return _options_page(self, request, queryset, "sweep", "Sweep checkpoints into a study", form, template)
-        options = form.cleaned_data
-        plan = planning.plan_sweep(
-            runs,
-            checkpoints=options["checkpoints"],
-            steps=options["steps"],
-            pool_size=options["pool_size"],
-            scorer=options["scorer"],
-            top_percent=options["top_percent"],
-        )
-        if "apply" not in request.POST or plan.problems:
-            title = "Queue this sweep?" if not plan.problems else "This sweep cannot run"
-            return _options_page(self, request, queryset, "sweep", title, form, template, plan=plan)
-        try:
-            study = sweeps.create_sweep(runs, **options, user=request.user)
-        except REFUSALS as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return None
-        self.message_user(
-            request,
-            format_html(
-                'Sweep queued: {} pools on the cpu queue; <a href="{}">its study #{}</a> {}.',
-                len(plan.pools) + 1,
-                reverse("admin:annotation_study_change", args=[study.pk]),
-                study.pk,
-                "opens once every pool is scored" if options["open_study"] else "stays a draft for you to open",
-            ),
-            messages.SUCCESS,
-        )
-        return None
-
     @admin.action(description="Sample a pool of N images from each run's newest checkpoint")
     def sample_pool(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         form = SamplePoolForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
-            return _options_page(self, request, queryset, "sample_pool", "Sample a pool of images", form)
+            return options_page(self, request, queryset, "sample_pool", "Sample a pool of images", form)
         options = form.cleaned_data
         _each(
             self,

@@ -303,3 +303,36 @@ def _store(pid: int, kind: str, *args: Any) -> ArtifactStore:
         return LocalStore(*args)
     bucket, prefix, endpoint_url, region, max_attempts = args
     return S3Store(bucket, prefix=prefix, endpoint_url=endpoint_url, region=region, max_attempts=max_attempts)
+
+
+# --- A host's working copy: files under ARTIFACTS_DIR, by the path the engine writes them at ----------------------
+# With the local store the working copy is the store, so each of these costs nothing more than today: a put or get
+# of a file onto itself is skipped, and a read reads the file.
+
+
+def relative_path(path: str | Path) -> str:
+    """The store's name of a file of the working copy."""
+    try:
+        return Path(path).resolve().relative_to(settings.ARTIFACTS_DIR).as_posix()
+    except ValueError:
+        raise ArtifactPathError(f"{path}: not inside ARTIFACTS_DIR ({settings.ARTIFACTS_DIR})") from None
+
+
+def read(path: Path) -> bytes:
+    """The stored bytes of the working copy's file ``path`` (this host need not hold it)."""
+    return artifact_store().read_bytes(relative_path(path))
+
+
+def stored(path: Path) -> bool:
+    return artifact_store().exists(relative_path(path))
+
+
+def upload(path: Path) -> None:
+    artifact_store().put(relative_path(path), path)
+
+
+def download(path: Path) -> Path:
+    """``path``, downloaded first when this host lacks it."""
+    if not path.is_file():
+        artifact_store().get(relative_path(path), path)
+    return path

@@ -188,38 +188,3 @@ class RealPoolForm(forms.ModelForm):
         self.fields["split"] = forms.ChoiceField(choices=(("train", "train"), ("test", "test")), initial="train")
         self.fields["seed"].help_text = "seed of the random draw"
         self.fields["image_size"].help_text = "resize to this size, to match the generator's output (blank: native)"
-
-
-class SweepForm(forms.Form):
-    """A checkpoint sweep's options; the scorers offered are those that can run now (``unavailable``: the others)."""
-
-    checkpoints = forms.IntegerField(
-        min_value=1, max_value=50, initial=4, help_text="per run, evenly spaced from the first kept to the last"
-    )
-    steps = forms.CharField(
-        required=False, help_text="or these checkpoint steps, comma-separated (e.g. 150, 300, 450, 600)"
-    )
-    pool_size = forms.IntegerField(min_value=8, max_value=100_000, initial=100, help_text="images per pool")
-    scorer = forms.ChoiceField(choices=(), help_text="IS and FID from this network; the C2ST runs with it")
-    top_percent = forms.FloatField(
-        required=False,
-        min_value=0.01,
-        max_value=100,
-        label="top k%",
-        help_text="show annotators only each pool's top k% by Inception Score (blank: all images)",
-    )
-    open_study = forms.BooleanField(required=False, label="open the study", help_text="once every pool is scored")
-
-    def __init__(self, *args: Any, dataset: str | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        options = planning.sweep_scorers(dataset) if dataset else planning.scorer_options()
-        self.fields["scorer"].choices = [(o.name, f"{o.name}: {o.description}") for o in options if o.ready]
-        self.unavailable = [o for o in options if not o.ready]
-
-    def clean_steps(self) -> list[int] | None:
-        text = self.cleaned_data["steps"].replace(",", " ").split()
-        try:
-            steps = sorted({int(step) for step in text})
-        except ValueError:
-            raise forms.ValidationError("whole numbers, comma-separated") from None
-        return steps or None

@@ -1,13 +1,15 @@
 """The web side's access to a pool's files, through their one owner (gan_engine.pools, torch-free): the manifest
-a pool was written with, and the PNG encoder that study copies of its images are written with."""
+a pool was written with (read from the artifact store), and the PNG encoder that study copies of its images are
+written with."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gan_engine.errors import PoolError
+from gan_engine.pools import MANIFEST, parse_manifest
 from gan_engine.pools import encode_png as _encode_png
-from gan_engine.pools import read_manifest
+from runs.artifact_store import ArtifactPathError, read
 from runs.models import ImagePool
 
 
@@ -16,10 +18,14 @@ class PoolFilesError(Exception):
 
 
 def manifest(pool: ImagePool) -> dict[str, Any]:
-    """The pool's ``pool.json``, as gan_engine.pools wrote it (its kind, count, size, mode, files and scores)."""
+    """The pool's ``pool.json``, as gan_engine.pools wrote it (its kind, count, size, mode, files and scores), read
+    from the artifact store (the host need not hold the pool)."""
+    path = pool.folder / MANIFEST
     try:
-        return read_manifest(pool.folder)
-    except (PoolError, OSError) as exc:
+        return parse_manifest(read(path), path)
+    except FileNotFoundError:
+        raise PoolFilesError(f"{pool}: cannot read its manifest: {path} not found: not a pool") from None
+    except (PoolError, OSError, ArtifactPathError) as exc:
         raise PoolFilesError(f"{pool}: cannot read its manifest: {exc}") from None
 
 

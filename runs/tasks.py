@@ -6,11 +6,11 @@ the worker's parent process never loads torch, so a prefork child initialises CU
 from a forked parent, and a duplicate delivery costs no import at all. Training (runs and domain classifiers)
 goes to the ``gpu`` queue, everything else to ``cpu`` (CELERY_TASK_ROUTES in settings).
 
-Retry policy, the same for every task: errors of the database connection retry with exponential backoff
-(a run's lease is released first, so the retry resumes at once from the newest checkpoint); an engine
-error fails the run or job with its message and is not retried; a lost worker leaves its unacknowledged
-message to be delivered again (acks_late, reject_on_worker_lost), and the recovery sweep re-queues runs
-whose message was lost."""
+Retry policy, the same for every task: errors of the database connection or of the artifact store (it did not
+answer through its retries) retry with exponential backoff (a run's lease is released first, so the retry resumes
+at once from the newest checkpoint); an engine error fails the run or job with its message and is not retried; a
+lost worker leaves its unacknowledged message to be delivered again (acks_late, reject_on_worker_lost), and the
+recovery sweep re-queues runs whose message was lost."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from runs import worker
+from runs.artifact_store import download
 from runs.models import DomainClassifier, ImagePool, PoolScore
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def train_run(self: Task, run_id: int) -> str:
             from gan_engine.training.loop import resolve_device, train
 
             config = config_from_dict(claim.config)
+            worker.fetch_run(claim, config.run.keep_checkpoints)
             resume = latest_checkpoint(claim.run_dir)
             worker.begin_training(claim, resume=resume, device=str(resolve_device(config.run.device)))
             result = train(
@@ -93,7 +95,7 @@ def sample_pool(pool_id: int) -> str:
         from gan_engine.sampling import generate, load_generator
         from gan_engine.training.loop import resolve_device
 
-        loaded = load_generator(checkpoint.file, str(resolve_device("auto")))
+        loaded = load_generator(download(checkpoint.file), str(resolve_device("auto")))
         images = generate(loaded, pool.size, seed=pool.seed)
         source = worker.generated_source(pool, loaded.config)
         seeds = list(range(pool.seed, pool.seed + pool.size))
@@ -137,6 +139,7 @@ def score_pool(score_id: int) -> str:
         return _outcome(f"score {score_id}", "skipped")
     try:
         pool = worker.pool_to_score(score)
+        from gan_engine.metrics import domain_scorer
         from gan_engine.metrics.real_stats import real_statistics
         from gan_engine.metrics.scorers import SCORERS, load_scorer
         from gan_engine.metrics.scoring import score_images
@@ -144,7 +147,10 @@ def score_pool(score_id: int) -> str:
         from gan_engine.pools import record_scores
         from gan_engine.training.loop import resolve_device
 
-        images, _ = read_pool(pool.folder)
+        folder = worker.fetch_pool(pool)
+        images, _ = read_pool(folder)
+        if score.scorer in SCORERS and SCORERS.get(score.scorer).kind == "domain":
+            worker.fetch_scorer(*domain_scorer.paths(score.scorer))
         network = load_scorer(score.scorer, str(resolve_device("auto")))
         real = None
         if score.fid:
@@ -154,7 +160,8 @@ def score_pool(score_id: int) -> str:
         record = score_images(images, network, real=real)
         if pool.kind == ImagePool.Kind.GENERATED:
             record.update(_two_sample_test(images, pool))
-        record_scores(pool.folder, record)
+        record_scores(folder, record)
+        worker.store_manifest(pool)
     except worker.TRANSIENT_ERRORS:
         raise
     except Exception as exc:
@@ -189,11 +196,12 @@ def train_domain_classifier(classifier_id: int) -> str:
     if classifier is None:
         return _outcome(f"domain classifier {classifier_id}", "skipped")
     try:
-        from gan_engine.metrics.domain_scorer import train
+        from gan_engine.metrics.domain_scorer import paths, train
 
         meta = train(
             classifier.dataset, epochs=classifier.epochs, min_accuracy=classifier.min_accuracy, limit=classifier.limit
         )
+        worker.store_scorer(*paths(meta["name"]))
     except worker.TRANSIENT_ERRORS:
         raise
     except Exception as exc:
@@ -209,10 +217,3 @@ def recover_stale_runs() -> int:
     if count:
         log.warning("recovered %d runs whose workers stopped renewing their leases", count)
     return count
-
-
-@shared_task(name="runs.finish_sweep", **RETRY_POLICY)
-def finish_sweep(study_id: int, score_ids: list[int], open_study: bool) -> str:
-    from runs import sweeps  # sweeps imports this module
-
-    return _outcome(f"sweep of study {study_id}", sweeps.finish_sweep(study_id, score_ids, open_study))

@@ -7,6 +7,7 @@ HTTP 286, htmx's signal to stop polling. Charts fetch their series as JSON and d
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import defaultdict
 from typing import Any
@@ -23,6 +24,7 @@ from gan_engine import run_folder
 from gan_engine.config import ABLATIONS
 from runs import planning
 from runs.admin import score_html
+from runs.artifact_store import ArtifactPathError, artifact_store
 from runs.models import (
     LEASED_STATUSES,
     Ablation,
@@ -115,8 +117,9 @@ def _live_context(pk: int) -> dict[str, Any]:
 
 
 def _grid_steps(run: TrainingRun) -> list[int]:
-    """The steps of every sample grid on disk, oldest first (the slider's stops)."""
-    return run_folder.grid_steps(run.run_dir)
+    """The steps of every stored sample grid, oldest first (the slider's stops)."""
+    names = artifact_store().list(f"{run.run_dir_name}/{run_folder.SAMPLES_DIR}")
+    return sorted(step for name in names if (step := run_folder.grid_step(name)) is not None)
 
 
 @staff_member_required
@@ -179,10 +182,13 @@ def run_sample(request: HttpRequest, pk: int) -> FileResponse:
         relative = run.sample_grid
     else:
         raise Http404("no sample grid yet")
-    path = artifact_path(relative).resolve()
-    if not path.is_relative_to(settings.ARTIFACTS_DIR) or not path.is_file():
+    if not artifact_path(relative).resolve().is_relative_to(settings.ARTIFACTS_DIR):
         raise Http404("sample grid not found")
-    response = FileResponse(path.open("rb"), content_type="image/png")
+    try:
+        grid_bytes = artifact_store().read_bytes(relative)
+    except (FileNotFoundError, ArtifactPathError):
+        raise Http404("sample grid not found") from None
+    response = FileResponse(io.BytesIO(grid_bytes), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"  # the URL carries the step: a new grid is a new URL
     return response
 

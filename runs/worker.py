@@ -12,6 +12,7 @@ from its newest checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import shutil
@@ -19,7 +20,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from django.db import Error, InterfaceError, OperationalError, connections, tran
 from django.utils import timezone
 
 from gan_engine import run_folder
+from gan_engine.pools import MANIFEST
+from runs.artifact_store import StoreError, StoreUnavailable, artifact_store, relative_path, upload
 from runs.models import (
     LEASED_STATUSES,
     Checkpoint,
@@ -45,8 +48,11 @@ from runs.numbers import metric
 
 log = logging.getLogger(__name__)
 
-# Errors of the database connection rather than of the run: the task retries them.
-TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+# Domain classifiers in the store (with ARTIFACTS_STORE=s3): trained on one host, scoring pools on any.
+SCORERS_FOLDER = "scorers"
+
+# Errors of the database connection or of the artifact store rather than of the run: the task retries them.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, StoreUnavailable)
 
 
 class LeaseLost(Exception):
@@ -74,10 +80,6 @@ def end_run(run: TrainingRun, status: str, now: Any) -> None:
     run.save()
 
 
-def _relative(path: str | Path) -> str:
-    return str(Path(path).resolve().relative_to(settings.ARTIFACTS_DIR))
-
-
 # --- Training runs ----------------------------------------------------------------------------------
 
 
@@ -89,6 +91,8 @@ class Claim:
     attempt: int
     config: dict[str, Any]
     run_dir: Path
+    # The run folder's files this attempt has stored once and for all (config.json, labelled.json).
+    uploaded: set[str] = field(default_factory=set, compare=False, repr=False)
 
 
 def claim_run(run_id: int, *, worker: str) -> Claim | None:
@@ -134,6 +138,46 @@ def claim_run(run_id: int, *, worker: str) -> Claim | None:
         return Claim(run.pk, run.lease_token, worker, run.attempt, run.config, run.run_dir)
 
 
+def fetch_run(claim: Claim, keep: int) -> None:
+    """Make this host's run folder hold the run's ``keep`` newest stored checkpoints and its stored metrics, so that
+    a run resumes on any host from the newest checkpoint the store holds. A local checkpoint the store lacks (its
+    upload was cut short) is removed: the store decides where the run resumes. With the local store the folder is
+    the store, and nothing moves."""
+    store = artifact_store()
+    folder = relative_path(claim.run_dir)
+    names = store.list(f"{folder}/{run_folder.CHECKPOINTS_DIR}")
+    kept = [name for name in names if run_folder.checkpoint_step(name) is not None][-keep:]
+    for name in kept:
+        local = claim.run_dir / name[len(folder) + 1 :]
+        if not local.is_file():
+            store.get(name, local)
+    stored = {Path(name).name for name in names}
+    for local in run_folder.list_checkpoints(claim.run_dir):
+        if local.name not in stored:
+            local.unlink()
+    with contextlib.suppress(FileNotFoundError):  # none stored yet: no checkpoint either, the run starts at 0
+        store.get(f"{folder}/{run_folder.METRICS_FILE}", run_folder.metrics_path(claim.run_dir))
+
+
+def _store_files(claim: Claim, *paths: str | Path | None) -> None:
+    """Upload the run folder's new files, with its metrics and, once an attempt, its config and labelled subset:
+    before their rows are recorded, so that the database never names a file the store lacks. Only while the lease
+    is this worker's: a worker presumed dead must not replace the files of the one that took the run over."""
+    if not TrainingRun.objects.filter(pk=claim.run_id, lease_token=claim.token).exists():
+        raise LeaseLost
+    for path in paths:
+        if path:
+            upload(Path(path))
+    for name in (run_folder.CONFIG_FILE, run_folder.LABELLED_FILE):
+        path = claim.run_dir / name
+        if name not in claim.uploaded and path.is_file():
+            upload(path)
+            claim.uploaded.add(name)
+    metrics = run_folder.metrics_path(claim.run_dir)
+    if metrics.is_file():
+        upload(metrics)
+
+
 def begin_training(claim: Claim, *, resume: Path | None, device: str) -> None:
     """Record where this attempt starts, and forget what an interrupted attempt logged past that point."""
     step = (run_folder.checkpoint_step(resume) or 0) if resume is not None else 0
@@ -154,7 +198,7 @@ def begin_training(claim: Claim, *, resume: Path | None, device: str) -> None:
         if resume is None:
             log_event(run.pk, f"training from step 0 on {device}")
         else:
-            log_event(run.pk, f"resuming from the checkpoint of step {step} ({_relative(resume)}) on {device}")
+            log_event(run.pk, f"resuming from the checkpoint of step {step} ({relative_path(resume)}) on {device}")
 
 
 def record_progress(claim: Claim, progress: Any) -> None:
@@ -169,12 +213,14 @@ def record_progress(claim: Claim, progress: Any) -> None:
         "updated_at": now,
     }
     if progress.sample_grid:
-        fields.update(sample_grid=_relative(progress.sample_grid), sample_step=progress.step)
+        fields.update(sample_grid=relative_path(progress.sample_grid), sample_step=progress.step)
     points = [
         MetricPoint(run_id=claim.run_id, name=name, kind=kind, step=progress.step, value=float(value))
         for kind, values in ((MetricKind.LOSS, progress.losses), (MetricKind.EVAL, progress.metrics))
         for name, value in values.items()
     ]
+    if progress.checkpoint or progress.sample_grid:
+        _store_files(claim, progress.checkpoint, progress.sample_grid)
     with transaction.atomic():
         if not TrainingRun.objects.filter(pk=claim.run_id, lease_token=claim.token).update(**fields):
             raise LeaseLost
@@ -188,16 +234,22 @@ def record_progress(claim: Claim, progress: Any) -> None:
 
 def finish_run(claim: Claim, result: Any) -> str:
     """Mark the run done, or cancelled when the loop stopped because it was asked to."""
+    lost = "run %s: finished, but another worker holds it now; leaving it to that one"
+    try:
+        _store_files(claim, result.checkpoint)
+    except LeaseLost:
+        log.warning(lost, claim.run_id)
+        return "lease lost"
     with transaction.atomic():
         run = lock_run(claim.run_id)
         if run.lease_token != claim.token:
-            log.warning("run %s: finished, but another worker holds it now; leaving it to that one", run.pk)
+            log.warning(lost, run.pk)
             return "lease lost"
         _record_checkpoint(run.pk, result.step, result.checkpoint)
         run.step = result.step
         status = RunStatus.DONE if result.status == "done" else RunStatus.CANCELLED
         end_run(run, status, timezone.now())
-        log_event(run.pk, f"{status} at step {result.step}; checkpoint {_relative(result.checkpoint)}")
+        log_event(run.pk, f"{status} at step {result.step}; checkpoint {relative_path(result.checkpoint)}")
     return status
 
 
@@ -281,11 +333,23 @@ def _upsert_points(points: Iterable[MetricPoint]) -> None:
 
 
 def _record_checkpoint(run_id: int, step: int, path: str | Path) -> None:
-    Checkpoint.objects.update_or_create(run_id=run_id, step=step, defaults={"path": _relative(path), "pruned": False})
+    Checkpoint.objects.update_or_create(
+        run_id=run_id, step=step, defaults={"path": relative_path(path), "pruned": False}
+    )
     # The engine has just deleted the periodic checkpoints beyond run.keep_checkpoints.
-    gone = [c.pk for c in Checkpoint.objects.filter(run_id=run_id, pruned=False) if not c.file.exists()]
+    gone = [c for c in Checkpoint.objects.filter(run_id=run_id, pruned=False) if not c.file.exists()]
     if gone:
-        Checkpoint.objects.filter(pk__in=gone).update(pruned=True)
+        Checkpoint.objects.filter(pk__in=[c.pk for c in gone]).update(pruned=True)
+        # Out of the store once no row names them any more.
+        transaction.on_commit(lambda: _delete_stored([c.path for c in gone]))
+
+
+def _delete_stored(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            artifact_store().delete(path)
+        except StoreError as exc:  # a file left behind costs room, not correctness
+            log.warning("pruned checkpoint %s stays in the store: %s", path, exc)
 
 
 # --- Pools, scores and domain classifiers -----------------------------------------------------------
@@ -350,6 +414,22 @@ def write_pool_folder(pool: ImagePool, write: Callable[[Path], Any]) -> None:
             staging.rename(final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # Whole before the pool is marked written: no host sees a pool whose files are on their way.
+    artifact_store().put_folder(relative_path(final), final)
+
+
+def fetch_pool(pool: ImagePool) -> Path:
+    """The pool's folder on this host, with its stored manifest (another host may have added scores to it)."""
+    folder, store = pool.folder, artifact_store()
+    if folder.is_dir():
+        store.get(f"{relative_path(folder)}/{MANIFEST}", folder / MANIFEST)
+    else:
+        store.get_folder(relative_path(folder), folder)
+    return folder
+
+
+def store_manifest(pool: ImagePool) -> None:
+    upload(pool.folder / MANIFEST)
 
 
 def finish_pool(pool: ImagePool) -> str:
@@ -408,6 +488,32 @@ def finish_score(score: PoolScore, record: dict[str, Any]) -> str:
             _upsert_points(points)
             log_event(pool.run_id, f"{pool} scored: {score.summary}")
     return "done"
+
+
+def store_scorer(weights: Path, description: Path) -> None:
+    """A trained domain classifier's weights and description, for the scoring workers of other hosts: before its row
+    is marked done. The local store keeps no copy: its hosts share GAN_SCORER_DIR as they share ARTIFACTS_DIR (one
+    machine, or a mount)."""
+    if settings.ARTIFACTS_STORE == "local":
+        return
+    for path in (weights, description):
+        artifact_store().put(f"{SCORERS_FOLDER}/{path.name}", path)
+
+
+def fetch_scorer(weights: Path, description: Path) -> None:
+    """The stored classifier of that name into this host's GAN_SCORER_DIR, unless the host holds that very one;
+    nothing when none is stored (the host's own files, if any, serve as they did)."""
+    if settings.ARTIFACTS_STORE == "local":
+        return
+    store = artifact_store()
+    try:
+        stored = store.read_bytes(f"{SCORERS_FOLDER}/{description.name}")
+    except FileNotFoundError:
+        return
+    if weights.is_file() and description.is_file() and description.read_bytes() == stored:
+        return
+    store.get(f"{SCORERS_FOLDER}/{weights.name}", weights)
+    store.get(f"{SCORERS_FOLDER}/{description.name}", description)  # last: it names the weights' hash
 
 
 def finish_classifier(classifier: DomainClassifier, meta: dict[str, Any]) -> str:

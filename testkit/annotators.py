@@ -15,6 +15,7 @@ bench/annotation_load.py measures the load they make; bench/faults/ restarts ser
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -363,8 +364,13 @@ class Annotator:
         _, _, body = await self.client.request("state", "GET", self.config["stateUrl"], headers=self._api_headers())
         return json.loads(body)
 
-    async def image(self, state: dict[str, Any]) -> None:
-        await self.client.request("image", "GET", state["item"]["src"], headers=self.headers())
+    def carried(self, state: dict[str, Any]) -> None:
+        """As task.js: the current image's bytes come in the state (base64), decoded rather than asked for."""
+        try:
+            base64.b64decode(state["item"]["image"], validate=True)
+        except (TypeError, ValueError):
+            self.client.stats.errors.append((time.monotonic(), "state: no image bytes"))
+            raise Failed(200) from None
 
     async def answer(self, token: str) -> dict[str, Any]:
         assert self.config is not None
@@ -413,7 +419,7 @@ class Annotator:
                 state = await self.state()
                 while state["item"] is not None and time.monotonic() < deadline:
                     if flow == "browser":
-                        await self.image(state)
+                        self.carried(state)
                     result = await self.answer(state["item"]["token"])
                     # task.js takes the next state from the answer's response; "poll" asks for it each time.
                     state = result["state"] if flow == "browser" else await self.state()

@@ -14,6 +14,7 @@ Served as ``testkit.floor:application`` by the same server as webapp.wsgi, with 
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -35,6 +36,7 @@ from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from annotation import images  # noqa: E402
 from annotation.actions.hot_sql import statements  # noqa: E402
 from annotation.models import TOKEN_PATTERN  # noqa: E402
 from annotation.protocols import get_protocol  # noqa: E402
@@ -46,6 +48,10 @@ connection.close()
 API = re.compile(rf"/s/a/({TOKEN_PATTERN})/(state|answer)")
 ITEM = re.compile(TOKEN_PATTERN)
 ANSWERING = ("qualification", "test")
+# Columns of hot_sql's "ahead" rows past the item's own (kind, id, token, position, phase, trial, block, exposure,
+# study item), and of its "assignment" row.
+SERVED, TRUTH, JUDGED = 9, 10, 11
+STUDY = 8
 RESERVATION = timedelta(minutes=settings.ANNOTATION_RESERVATION_MINUTES)
 MIN_ANSWER = timedelta(milliseconds=settings.ANNOTATION_MIN_ANSWER_MS)
 HEADERS = [
@@ -96,7 +102,7 @@ def _ahead(cursor: Any, assignment: tuple) -> tuple[list[tuple], tuple]:
     for row in cursor.fetchall():
         if row[0] == 1:
             last = row
-        elif not row[10]:
+        elif not row[JUDGED]:
             ahead.append(row)
     ahead.sort(key=lambda row: row[3])
     if not ahead or last is None or last[4] != ahead[0][4]:
@@ -105,7 +111,7 @@ def _ahead(cursor: Any, assignment: tuple) -> tuple[list[tuple], tuple]:
 
 
 def _serve(cursor: Any, assignment: tuple, item: tuple, now: datetime) -> int | None:
-    if item[8]:
+    if item[SERVED]:
         return item[7]
     timed = get_protocol(assignment[6]).timed and item[4] == "test"
     exposure = assignment[2] if timed else None
@@ -117,6 +123,8 @@ def _serve(cursor: Any, assignment: tuple, item: tuple, now: datetime) -> int | 
 
 
 def _state(assignment: tuple, stage: str, item: tuple, last: tuple, exposure: int | None) -> dict[str, Any]:
+    # The current image's bytes, as the app sends them: from the per-process cache of the study's files.
+    image = images.image_bytes(images.study_image_path(assignment[STUDY], item[8]))
     return {
         "stage": stage,
         "phase": item[4],
@@ -124,7 +132,13 @@ def _state(assignment: tuple, stage: str, item: tuple, last: tuple, exposure: in
         "total": last[5] + 1,
         "answered": item[3],
         "blocks": last[6] + 1,
-        "item": {"token": item[2], "src": f"/s/i/{item[2]}", "block": item[6], "exposure_ms": exposure},
+        "item": {
+            "token": item[2],
+            "src": f"/s/i/{item[2]}",
+            "block": item[6],
+            "exposure_ms": exposure,
+            "image": base64.b64encode(image).decode("ascii"),
+        },
     }
 
 
@@ -167,10 +181,10 @@ def answer(token: str, raw: bytes) -> dict[str, Any]:
             raise Fallback
         ahead, last = _ahead(cursor, assignment)
         item = ahead[0]
-        if item[2] != item_token or not item[8] or len(ahead) < 2 or ahead[1][4] != item[4]:
+        if item[2] != item_token or not item[SERVED] or len(ahead) < 2 or ahead[1][4] != item[4]:
             raise Fallback  # a refusal, or the phase's last answer: the app's
         following = ahead[1]
-        correct = answer_real == item[9]
+        correct = answer_real == item[TRUTH]
         feedback = bool(assignment[7]) and item[4] == "test"
         cursor.execute(
             SQL["judge"], [item[1], answer_real, correct, response_ms, feedback, now, *display], prepare=True
@@ -185,7 +199,7 @@ def answer(token: str, raw: bytes) -> dict[str, Any]:
         )
         served = _serve(cursor, moved, following, now)
         progress = _state(moved, assignment[1], following, last, served)
-    shown = {"correct": correct, "truth": "real" if item[9] else "generated"} if feedback else None
+    shown = {"correct": correct, "truth": "real" if item[TRUTH] else "generated"} if feedback else None
     return {"stored": True, "feedback": shown, "state": progress}
 
 

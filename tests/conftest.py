@@ -36,6 +36,9 @@ os.environ["CELERY_RESTORE_INTERVAL"] = "1"
 
 django.setup()
 
+# The S3-compatible server (moto) and a bucket of a test's own, for every folder that tests the artifact store.
+pytest_plugins = ["testkit.s3"]
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings() -> None:

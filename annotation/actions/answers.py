@@ -51,6 +51,7 @@ class _Assignment(NamedTuple):
     answered: int
     protocol: str
     feedback: bool
+    study: str  # the study's public id: where its images are
 
 
 class _Item(NamedTuple):
@@ -63,6 +64,7 @@ class _Item(NamedTuple):
     trial: int
     block: int
     exposure_ms: int | None
+    study_item: int  # its image's name in the study's folder
     served: bool
     truth_real: bool
 
@@ -98,11 +100,13 @@ NO_DISPLAY = Display()
 
 @dataclass(frozen=True)
 class Shown:
-    """The current image, as the task page may know it: its token, its block and its exposure."""
+    """The current image, as the task page may know it: its token, its block and its exposure; and the file of
+    its bytes, which the state carries so that the page need not ask for them (None: the page asks by token)."""
 
     token: str
     block: int
     exposure_ms: int | None
+    file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -131,9 +135,9 @@ def _fetch_assignment(cursor: Any, token: str, *, lock: bool = False) -> _Assign
     row = hot_sql.run(cursor, "lock" if lock else "assignment", [token]).fetchone()
     if row is None:
         raise Assignment.DoesNotExist(f"no assignment with token {token!r}")
-    pk, stage, exposure_ms, active_at, finished_at, answered, protocol, feedback = row
+    pk, stage, exposure_ms, active_at, finished_at, answered, protocol, feedback, study = row
     return _Assignment(
-        pk, stage, exposure_ms, _datetime(active_at), _datetime(finished_at), answered, protocol, bool(feedback)
+        pk, stage, exposure_ms, _datetime(active_at), _datetime(finished_at), answered, protocol, bool(feedback), study
     )
 
 
@@ -144,15 +148,15 @@ def _ahead(cursor: Any, assignment: _Assignment) -> tuple[list[_Item], _Item | N
     while True:
         rows = hot_sql.run(cursor, "ahead", [assignment.id, start, start + 2, assignment.id]).fetchall()
         read = 0
-        for kind, pk, token, position, phase, trial, block, exposure, served, truth, judged in rows:
+        for kind, pk, token, position, phase, trial, block, exposure, study_item, served, truth, judged in rows:
             if kind == 1:
-                last = _Item(pk, token, position, phase, trial, block, exposure, False, False)
+                last = _Item(pk, token, position, phase, trial, block, exposure, study_item, False, False)
                 continue
             read += 1
             start = max(start, position + 1)
             if not judged:
                 served, truth = bool(served), bool(truth)
-                ahead.append(_Item(pk, token, position, phase, trial, block, exposure, served, truth))
+                ahead.append(_Item(pk, token, position, phase, trial, block, exposure, study_item, served, truth))
         # Only a count of answers behind (a caller's old copy of the assignment, or answers that came in meanwhile)
         # reads on; the sequence's end stops it.
         if len(ahead) >= 2 or read < 3:
@@ -190,7 +194,12 @@ def _state(
     if not ahead:
         return _counted_state(assignment, AssignmentItem.Phase.TEST, None)
     current = ahead[0]
-    shown = Shown(token=current.token, block=current.block, exposure_ms=_serve(cursor, assignment, current))
+    shown = Shown(
+        token=current.token,
+        block=current.block,
+        exposure_ms=_serve(cursor, assignment, current),
+        file=images.study_image_path(assignment.study, current.study_item),
+    )
     if last is None or last.phase != current.phase:
         return _counted_state(assignment, current.phase, shown)
     return AssignmentState(
@@ -256,6 +265,7 @@ def next_item(assignment: Assignment) -> AssignmentItem | None:
         assignment.answered,  # the caller's may be behind: the search then starts earlier, and still finds it
         assignment.study.protocol,
         False,
+        assignment.study.public_id,
     )
     with connection.cursor() as cursor:
         ahead, _ = _ahead(cursor, values)

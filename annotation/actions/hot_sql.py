@@ -2,7 +2,9 @@
 
 Every judgment runs a few of them: an answer locks its assignment, reads the items ahead, stores the judgment,
 moves the assignment and serves the next item, all in one transaction, and its response carries the next state;
-a state request reads the assignment and the items ahead; an image, one row. They are plain SQL because
+a state request reads the assignment and the items ahead; an image, one row. The current item's image file is
+named by what these already read (the study's public id, the study item's id), so sending its bytes with the
+state costs no statement more. They are plain SQL because
 compiling querysets and building model instances at every request would cost most of the server's CPU per
 judgment (tests/annotation passes on either database: TEST_DATABASE_URL=sqlite:////tmp/t.sqlite3).
 """
@@ -31,11 +33,12 @@ def statements(vendor: str) -> dict[str, str]:
         "annotator": Annotator._meta.db_table,
     }
     assignment = (
-        "SELECT a.id, a.stage, a.exposure_ms, a.active_at, a.finished_at, a.answered, s.protocol, n.feedback "
+        "SELECT a.id, a.stage, a.exposure_ms, a.active_at, a.finished_at, a.answered, s.protocol, n.feedback, "
+        "s.public_id "
         "FROM {assignment} a JOIN {study} s ON s.id = a.study_id JOIN {annotator} n ON n.id = a.annotator_id "
         "WHERE a.token = %s"
     )
-    columns = "ai.id, ai.token, ai.position, ai.phase, ai.trial, ai.block, ai.exposure_ms"
+    columns = "ai.id, ai.token, ai.position, ai.phase, ai.trial, ai.block, ai.exposure_ms, ai.item_id"
     statements = {
         "assignment": assignment,
         # The answer's lock: concurrent answers of one assignment (a double submit) are taken in turn.

@@ -239,8 +239,9 @@ def _statements(queries: CaptureQueriesContext) -> list[str]:
 
 
 def test_the_annotators_hot_path_runs_a_few_statements(client):
-    """task.js's requests for each judgment (the image, then the answer, whose response holds the next state)
-    and the state of a load or reload: a query added to them shows here, before it shows under load."""
+    """task.js's request for each judgment (the answer, whose response holds the next state and its image's
+    bytes), the state of a load or reload, and the image address (the fallback): a query added to them shows
+    here, before it shows under load."""
     assignment = start(open_study(items_per_assignment=6))
     with CaptureQueriesContext(connection) as queries:
         state = current(client, assignment)

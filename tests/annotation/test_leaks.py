@@ -112,7 +112,12 @@ def test_the_state_is_the_same_for_real_and_generated_images(client):
         text = json.dumps(current)
         for revealing in (item.item.file, str(item.item.pool.uid), item.item.pool.path):
             assert revealing not in text
-        shape = {**current, "done": None, "answered": None, "item": {**current["item"], "token": None, "src": None}}
+        shape = {
+            **current,
+            "done": None,
+            "answered": None,
+            "item": {**current["item"], "token": None, "src": None, "image": None},
+        }
         masked.setdefault(item.item.truth_real, set()).add(json.dumps(shape, sort_keys=True))
     assert masked[True] == masked[False] and len(masked[True]) == 1
 
@@ -161,7 +166,12 @@ def test_attention_checks_look_like_any_other_item(client):
     studies.open_study(study)
     shapes = {}
     for current, item in walk(client, start(study)):
-        shape = {**current, "done": None, "answered": None, "item": {**current["item"], "token": None, "src": None}}
+        shape = {
+            **current,
+            "done": None,
+            "answered": None,
+            "item": {**current["item"], "token": None, "src": None, "image": None},
+        }
         shapes.setdefault(item.item.purpose, set()).add(json.dumps(shape, sort_keys=True))
     assert shapes["attention"] == shapes["test"]
 

@@ -4,7 +4,7 @@ the end, without feedback (on a phone), with feedback (from MTurk), and with HYP
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.utils import timezone
@@ -106,3 +106,31 @@ def test_timed_exposure_with_countdown_masks_and_blocks(live_server, desktop):
     assert all(j.feedback_shown for j in stored)
     # Response times run from the image's onset: at least its exposure and the four masks.
     assert all(j.response_ms >= j.assignment_item.exposure_ms for j in stored)
+
+
+def test_a_judgment_costs_one_request_and_no_image_is_asked_for(live_server, desktop):
+    study = open_study(items_per_assignment=4, feedback="none")
+    page = desktop
+    sent: list[tuple[str, str]] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append((request.method, urlsplit(request.url).path))
+            if request.url.startswith(live_server.url)
+            else None
+        ),
+    )
+    page.goto(live_server.url + study.entry_path)
+    consent(page)
+    practice(page, page)
+    answer_trials(page, page, 4)
+    wait_state(page, "finish")
+    page.wait_for_selector("#finish-code:not([hidden])")
+    page_path = Assignment.objects.get().get_absolute_url()
+    api = [(method, path.removeprefix(page_path)) for method, path in sent if path.startswith(page_path)]
+    api = [call for call in api if call != ("GET", "")]  # the task page itself
+    # One state at the start (with the first image's bytes), then one request per judgment: its answer, whose
+    # response carries the next image's bytes; then the end.
+    assert api == [("GET", "state")] + [("POST", "answer")] * 4 + [("POST", "finish")], sent
+    assert not any(path.startswith("/s/i/") for _, path in sent), "no image is asked for by its address"
+    assert len(judgments(study)) == 4

@@ -9,9 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from annotation import readiness
+from annotation import readiness, sweeps
 from annotation.models import Study
-from runs import actions, planning, sweeps, tasks
+from runs import actions, planning, tasks
 from runs.models import (
     DomainClassifier,
     ImagePool,

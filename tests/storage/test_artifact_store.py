@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
 
 from runs.artifact_store import (
     ArtifactPathError,
@@ -28,6 +27,7 @@ from runs.artifact_store import (
     artifact_store,
 )
 from runs.models import artifact_path
+from testkit.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINTS = "runs/r1/checkpoints"

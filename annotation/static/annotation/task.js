@@ -1,7 +1,8 @@
 // The annotator's task page: instructions, a practice of the keys, then one image at a time until the end.
 //
 // The server holds all state (the current image, the exposure, the stage); this script asks for it, shows it,
-// and posts answers. A reload therefore resumes at the same image. The script never learns whether an image is
+// and posts answers. A reload therefore resumes at the same image. The state carries the current image's bytes
+// (the answer's response holds the next state), so a judgment costs one request: its answer. The script never learns whether an image is
 // real before its answer is stored; with feedback, the answer's response says so afterwards.
 //
 // <body data-state> tells tests (and styles) where the page is: intro, practice, loading, showing, ready,
@@ -234,22 +235,48 @@
     return canvas;
   }
 
+  function stimulus(src) {
+    const img = new Image();
+    img.className = "stimulus";
+    img.alt = "";
+    img.decoding = "sync";
+    img.src = src;
+    return img;
+  }
+
+  // The image's bytes as the state carries them (base64), decoded from an object URL; should they be missing or
+  // fail to decode, the image is asked for at its address.
+  async function carried(image) {
+    if (!image) return null;
+    const binary = atob(image);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    const url = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
+    const img = stimulus(url);
+    try {
+      await img.decode();
+      return img;
+    } catch {
+      return null;
+    } finally {
+      URL.revokeObjectURL(url); // a decoded image keeps its pixels
+    }
+  }
+
   // Decoded before it is shown: a timed exposure must not start with an image still being decoded. An image
   // that fails to load is asked for again to learn why: an outage is waited out, anything else is an error.
-  async function loadImage(src) {
+  async function loadImage(item) {
+    const img = await carried(item.image);
+    if (img !== null) return img;
     let served = 0; // loads that failed although the server answered the image
     for (let attempt = 0; ; attempt++) {
-      const img = new Image();
-      img.className = "stimulus";
-      img.alt = "";
-      img.decoding = "sync";
-      img.src = src;
+      const img = stimulus(item.src);
       try {
         await img.decode();
         $("reconnecting").hidden = true;
         return img;
       } catch (error) {
-        const response = await fetch(src, { cache: "no-store" }).catch(() => null);
+        const response = await fetch(item.src, { cache: "no-store" }).catch(() => null);
         if (response !== null && !OUTAGE_STATUSES.has(response.status) && (!response.ok || served++ > 0)) throw error;
         if (response === null || !response.ok) await waitOut(response, attempt);
       }
@@ -388,7 +415,7 @@
     show("trial");
     mark("loading");
     setProgress(state);
-    const img = await loadImage(state.item.src);
+    const img = await loadImage(state.item);
     mark("showing");
     const timing = await present(img, state.item.exposure_ms);
     mark("ready");

@@ -1,5 +1,5 @@
 """``manage.py sweep RUN [RUN...]``: sample N checkpoints of each run, score every pool, and make a study that mixes
-them with real images (runs/sweeps.py). A worker on the cpu queue does the work; this command queues it."""
+them with real images (annotation/sweeps.py). A worker on the cpu queue does the work; this command queues it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from runs import planning, sweeps
+from annotation import sweeps
+from runs import planning
 from runs.actions import RunError
 from runs.models import TrainingRun
 

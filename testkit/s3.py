@@ -1,9 +1,9 @@
 """A real S3-compatible server for the artifact store's tests: moto in server mode, a process of its own on a free
-port, spoken to over HTTP as MinIO or AWS would be."""
+port, spoken to over HTTP as MinIO or AWS would be. Its fixtures are a pytest plugin of every test folder
+(tests/conftest.py)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +16,9 @@ from typing import Any
 
 import pytest
 
+from testkit.servers import free_port
+
 MOTO_SERVER = Path(sys.executable).parent / "moto_server"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

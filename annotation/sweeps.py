@@ -19,6 +19,7 @@ from typing import Any
 from celery import Task
 from django.db import transaction
 
+from annotation import tasks as study_tasks
 from annotation.actions import studies
 from annotation.actions.errors import StudyError
 from annotation.models import Study
@@ -91,7 +92,7 @@ def create_sweep(
 
 
 def _send(chains: list[tuple[Task, int, int | None]], study_id: int, scores: list[int], open_study: bool) -> None:
-    finish = tasks.finish_sweep.si(study_id, scores, open_study)
+    finish = study_tasks.finish_sweep.si(study_id, scores, open_study)
     for first, pool_id, score_id in chains:
         signature = first.si(pool_id)
         if score_id is not None:
