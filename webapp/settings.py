@@ -64,7 +64,8 @@ def _database(url: str | None, data_dir: Path) -> dict[str, object]:
         if not name:
             raise ImproperlyConfigured("DATABASE_URL: postgresql://USER@HOST:PORT/NAME needs the database NAME")
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            # Django's, with a health check that reads the socket rather than sending SELECT 1 (webapp.postgresql).
+            "ENGINE": "webapp.postgresql",
             "NAME": name,
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),
