@@ -1,4 +1,4 @@
-"""Simulated annotators of a study served by gunicorn (gthread workers, DEBUG off) on PostgreSQL and Redis on
+"""Simulated annotators of a study served by granian or gunicorn (DEBUG off) on PostgreSQL and Redis on
 this machine: the deployment they share with the server, the study they take, and the annotators themselves.
 
 Each simulated annotator arrives by a Prolific link of its own, consents, opens the task page, reads its
@@ -57,7 +57,7 @@ HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">
 
 @dataclass
 class Deployment:
-    """The settings the bench process and its gunicorn share, all through the environment as in production."""
+    """The settings the bench process and its web server share, all through the environment as in production."""
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
@@ -133,25 +133,49 @@ def build_study(images_per_pool: int, items_per_assignment: int, judgments_per_i
     return info
 
 
-class Server:
-    """gunicorn serving webapp.wsgi with gthread workers, in a process group of its own."""
+# The first is the production default (deploy/); the other stays selectable to compare.
+SERVERS = ("granian", "gunicorn")
+APPS = {"app": "webapp.wsgi:application", "floor": "testkit.floor:application"}
 
-    def __init__(self, deployment: Deployment, workers: int, threads: int, port: int | None = None):
+
+class Server:
+    """A WSGI server (gunicorn's gthread workers, or granian's WSGI workers with as many blocking threads)
+    serving ``app`` (webapp.wsgi, or testkit.floor), in a process group of its own."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        workers: int,
+        threads: int,
+        port: int | None = None,
+        *,
+        server: str = SERVERS[0],
+        app: str = APPS["app"],
+    ):
         self.deployment, self.workers, self.threads = deployment, workers, threads
+        self.server, self.app = server, app
         self.port = port or free_port()
-        self.log_path = deployment.data_dir / "gunicorn.log"
+        self.log_path = deployment.data_dir / f"{server}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, ready_path: str, timeout_s: float = 60) -> None:
-        command = [
+    def command(self) -> list[str]:
+        if self.server == "granian":
+            return [
+                str(Path(sys.executable).with_name("granian")),
+                "--interface=wsgi",
+                "--host=127.0.0.1",
+                f"--port={self.port}",
+                f"--workers={self.workers}",
+                f"--blocking-threads={self.threads}",
+                "--backlog=2048",
+                "--no-access-log",
+                self.app,
+            ]
+        return [
             sys.executable,
             "-m",
             "gunicorn",
-            "webapp.wsgi:application",
+            self.app,
             f"--bind=127.0.0.1:{self.port}",
             "--worker-class=gthread",
             f"--workers={self.workers}",
@@ -160,9 +184,15 @@ class Server:
             "--graceful-timeout=10",
             "--backlog=2048",
         ]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready_path: str, timeout_s: float = 60) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command,
+                self.command(),
                 cwd=ROOT,
                 env={**os.environ, **self.deployment.environ()},
                 stdout=log,
@@ -178,7 +208,7 @@ class Server:
             except OSError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not come up; its log: {self.log_path}\n{self.log_tail()}")
+                raise RuntimeError(f"{self.server} did not come up; its log: {self.log_path}\n{self.log_tail()}")
             time.sleep(0.2)
 
     def pids(self) -> list[int]:
@@ -188,7 +218,7 @@ class Server:
         return [self.process.pid, *children(self.process.pid)]
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> int | None:
-        """Signal the whole process group (SIGTERM: gunicorn's graceful stop; SIGKILL: a crash) and wait."""
+        """Signal the whole process group (SIGTERM: the server's graceful stop; SIGKILL: a crash) and wait."""
         if self.process is None:
             return None
         with contextlib.suppress(ProcessLookupError):

@@ -120,7 +120,7 @@ def database_backends(database_url: str) -> Callable[[], list[int]]:
 
 
 class CpuMeter:
-    """Where the machine's CPU goes over a window: gunicorn, the database's backends, this client, the rest.
+    """Where the machine's CPU goes over a window: the web server, the database's backends, this client, the rest.
     Processes are sampled every second, so that those born during the window (a database connection
     reopened after CONN_MAX_AGE) count too."""
 

@@ -66,6 +66,18 @@ def unavailable(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def outage_response(request: HttpRequest, exc: Exception) -> HttpResponse | None:
+    """The 503 for an exception of an outage (the broken connection closed), None for any other."""
+    if isinstance(exc, BROKER_ERRORS):
+        log.warning("Redis unreachable, %s %s answered 503: %r", request.method, request.path, exc)
+        return unavailable(request)
+    if _database_unreachable(exc):
+        log.warning("database unreachable, %s %s answered 503: %r", request.method, request.path, exc)
+        _close_broken_connections()
+        return unavailable(request)
+    return None
+
+
 class OutageMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -74,11 +86,4 @@ class OutageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
-        if isinstance(exc, BROKER_ERRORS):
-            log.warning("Redis unreachable, %s %s answered 503: %r", request.method, request.path, exc)
-            return unavailable(request)
-        if _database_unreachable(exc):
-            log.warning("database unreachable, %s %s answered 503: %r", request.method, request.path, exc)
-            _close_broken_connections()
-            return unavailable(request)
-        return None
+        return outage_response(request, exc)

@@ -64,7 +64,8 @@ def _database(url: str | None, data_dir: Path) -> dict[str, object]:
         if not name:
             raise ImproperlyConfigured("DATABASE_URL: postgresql://USER@HOST:PORT/NAME needs the database NAME")
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            # Django's, with a health check that reads the socket rather than sending SELECT 1 (webapp.postgresql).
+            "ENGINE": "webapp.postgresql",
             "NAME": name,
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),
@@ -188,6 +189,8 @@ MIDDLEWARE = [
     # /health/ is answered here, before CommonMiddleware checks the Host header: probes come by address.
     "webapp.health.HealthMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # The annotator's JSON API is answered here: what follows serves the staff (sessions' users, CSRF, logins).
+    "annotation.middleware.AnnotatorApiMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # With DJANGO_STAFF_2FA, a login without its second factor is no login at all, on every page.

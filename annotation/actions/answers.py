@@ -132,8 +132,7 @@ def _datetime(value: Any) -> Any:
 
 
 def _fetch_assignment(cursor: Any, token: str, *, lock: bool = False) -> _Assignment:
-    hot_sql.run(cursor, "lock" if lock else "assignment", [token])
-    row = cursor.fetchone()
+    row = hot_sql.run(cursor, "lock" if lock else "assignment", [token]).fetchone()
     if row is None:
         raise Assignment.DoesNotExist(f"no assignment with token {token!r}")
     pk, stage, exposure_ms, active_at, finished_at, answered, protocol, feedback, study = row
@@ -147,8 +146,7 @@ def _ahead(cursor: Any, assignment: _Assignment) -> tuple[list[_Item], _Item | N
     the sequence's last item (None: no sequence)."""
     start, ahead, last = assignment.answered, [], None
     while True:
-        hot_sql.run(cursor, "ahead", [assignment.id, start, start + 2, assignment.id])
-        rows = cursor.fetchall()
+        rows = hot_sql.run(cursor, "ahead", [assignment.id, start, start + 2, assignment.id]).fetchall()
         read = 0
         for kind, pk, token, position, phase, trial, block, exposure, study_item, served, truth, judged in rows:
             if kind == 1:
@@ -174,10 +172,9 @@ def _serve(cursor: Any, assignment: _Assignment, item: _Item) -> int | None:
     timed = get_protocol(assignment.protocol).timed and item.phase == AssignmentItem.Phase.TEST
     exposure_ms = assignment.exposure_ms if timed else None
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    hot_sql.run(cursor, "serve", [now, exposure_ms, item.id])
-    if cursor.rowcount == 0:  # served meanwhile by another request: its exposure stands
-        hot_sql.run(cursor, "served", [item.id])
-        (exposure_ms,) = cursor.fetchone()
+    if hot_sql.run(cursor, "serve", [now, exposure_ms, item.id]).rowcount == 0:
+        # Served meanwhile by another request: its exposure stands.
+        (exposure_ms,) = hot_sql.run(cursor, "served", [item.id]).fetchone()
     return exposure_ms
 
 
@@ -402,8 +399,7 @@ def _advance(
 def image_file(token: str) -> Path | None:
     """The study's copy of a served image by its token (None: no such image, or not served yet)."""
     with connection.cursor() as cursor:
-        hot_sql.run(cursor, "image", [token])
-        row = cursor.fetchone()
+        row = hot_sql.run(cursor, "image", [token]).fetchone()
     if row is None:
         return None
     return images.study_image_path(*row)

@@ -7,7 +7,7 @@ Usage, from the repository root:
     .venv/bin/python bench/faults/postgres_restart.py --annotators 200 --duration 60 --restart-at 20
 
 It creates a PRIVATE PostgreSQL cluster (initdb into a temporary folder, pg_ctl on a free port with a unix
-socket folder of its own: the machine's own cluster is never touched), serves the app from it with gunicorn
+socket folder of its own: the machine's own cluster is never touched), serves the app from it with granian
 as bench/annotation_load.py does, drives its simulated annotators (testkit.annotators), and restarts the
 cluster in the middle (``pg_ctl restart -m fast``). The annotators do what task.js does: a request answered 503
 (or not at all) is a pause, sent again after Retry-After; any other failure is the page's error screen, after
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     recovered = bool(after)
     print(f"postgres_restart: {args.annotators} simulated annotators, {args.duration:.0f} s, on a private cluster")
     print(
-        f"  server: gunicorn gthread {args.workers} workers x {args.threads} threads, CONN_MAX_AGE "
+        f"  server: {server.server} {args.workers} workers x {args.threads} threads, CONN_MAX_AGE "
         f"{deployment.conn_max_age}, CONN_HEALTH_CHECKS on"
     )
     print(f"  pg_ctl restart -m fast at {down - began:.1f} s; the cluster answered again {up - down:.2f} s later")

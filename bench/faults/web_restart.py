@@ -7,8 +7,8 @@ Usage, from the repository root:
     .venv/bin/python bench/faults/web_restart.py --answers-between 10 --database-url postgresql://postgres@127.0.0.1:5432/vtl_fault_web
 
 It creates a database of its own on the local PostgreSQL (``vtl_fault_web``, dropped at the end), opens a small
-study, serves it with gunicorn as bench/annotation_load.py does, and one of its simulated annotators (testkit)
-starts an assignment and answers a few images. Then gunicorn is killed between two of the annotator's
+study, serves it with granian as bench/annotation_load.py does, and one of its simulated annotators (testkit)
+starts an assignment and answers a few images. Then the server is killed between two of the annotator's
 requests, once with SIGKILL (a crash) and once with SIGTERM (a restart by the service manager), and started
 again on the same port. Each time the annotator opens its link again (as after "Try again" or a reload) and
 asks for the state, which must name the same image, by the same item token, at the same progress, as just
@@ -92,13 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         Database.at(args.database_url).drop()
         shutil.rmtree(deployment.data_dir, ignore_errors=True)
 
-    print(f"web_restart: one annotator, {items} images, gunicorn killed after every {args.answers_between} answers")
+    print(
+        f"web_restart: one annotator, {items} images, {server.server} killed after every {args.answers_between} answers"
+    )
     missed = 0
     for name, (token, done_before), (token_after, done_after), back in rounds:
         same = token == token_after and done_before == done_after
         missed += not same
         print(
-            f"  {name}: before the kill item {token[:8]}… ({done_before} answered); gunicorn serving again after "
+            f"  {name}: before the kill item {token[:8]}… ({done_before} answered); serving again after "
             f"{back:.1f} s; the link resumed at item {token_after[:8]}… ({done_after} answered): "
             f"{'the same item' if same else 'ANOTHER ITEM'}"
         )

@@ -1,4 +1,4 @@
-"""Fixtures of the deployment tests: the real gunicorn, started with the systemd unit's command line."""
+"""Fixtures of the deployment tests: the real granian, started with the systemd unit's command line."""
 
 from __future__ import annotations
 
@@ -24,20 +24,20 @@ class Server:
 
 
 @pytest.fixture
-def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start the real gunicorn with the web unit's arguments on a free port (one worker, to start fast); it
+def granian(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start the real granian with the web unit's arguments on a free port (one worker, to start fast); it
     is stopped before the test database goes."""
     servers: list[Server] = []
 
     def start(env: dict[str, str]) -> Server:
         argv = unit_command("visual-turing-lab-web.service")
-        args = argv[argv.index(next(a for a in argv if a.endswith("/gunicorn"))) + 1 :]
+        args = argv[argv.index(next(a for a in argv if a.endswith("/granian"))) + 1 :]
         port = free_port()
-        args[args.index("--bind") + 1] = f"127.0.0.1:{port}"
-        log = tmp_path / f"gunicorn-{port}.log"
+        args[args.index("--port") + 1] = str(port)
+        log = tmp_path / f"granian-{port}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", *args, "--workers", "1"],
+                [sys.executable, "-m", "granian", *args, "--workers", "1"],
                 cwd=REPO,
                 env=env,
                 stdout=out,
@@ -46,8 +46,8 @@ def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             )
         server = Server(port, proc, log)
         servers.append(server)
-        wait_for(lambda: answers(port) or proc.poll() is not None, 90, "gunicorn to answer", log)
-        assert proc.poll() is None, f"gunicorn exited:\n{log.read_text()}"
+        wait_for(lambda: answers(port) or proc.poll() is not None, 90, "granian to answer", log)
+        assert proc.poll() is None, f"granian exited:\n{log.read_text()}"
         return server
 
     yield start

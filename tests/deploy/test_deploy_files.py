@@ -22,15 +22,15 @@ UNITS = sorted(path.name for path in (DEPLOY / "systemd").glob("*.service"))
 
 def _argv(command: str | list[str]) -> list[str]:
     argv = shlex.split(command) if isinstance(command, str) else list(command)
-    # A shell's script (`sh -c "migrate && ... && exec gunicorn ..."`) read as the words the shell runs.
+    # A shell's script (`sh -c "migrate && ... && exec granian ..."`) read as the words the shell runs.
     return shlex.split(argv[2]) if argv[:2] == ["sh", "-c"] else argv
 
 
-def _gunicorn_args(argv: list[str]) -> list[str]:
-    """gunicorn's options from `gunicorn APP ...`, wherever it sits in a command line, without --bind."""
-    start = next(i for i, arg in enumerate(argv) if arg.endswith("gunicorn"))
+def _granian_args(argv: list[str]) -> list[str]:
+    """granian's options from `granian ... APP`, wherever it sits in a command line, without --host."""
+    start = next(i for i, arg in enumerate(argv) if arg.endswith("granian"))
     args = argv[start + 1 :]
-    i = args.index("--bind")
+    i = args.index("--host")
     return args[:i] + args[i + 2 :]
 
 
@@ -54,15 +54,15 @@ def test_web_and_nginx_probe_the_health_endpoint_the_app_serves():
     nginx_probe = " ".join(SERVICES["nginx"]["healthcheck"]["test"])
     assert f"http://127.0.0.1:8000{health.PATH}" in web_probe
     assert f"http://127.0.0.1{health.PATH}" in nginx_probe
-    assert "--bind 0.0.0.0:8000" in " ".join(_argv(SERVICES["web"]["command"]))
+    assert "--host 0.0.0.0 --port 8000" in " ".join(_argv(SERVICES["web"]["command"]))
 
 
-def test_gunicorn_runs_alike_in_compose_the_image_and_systemd():
-    """tests/deploy/test_gunicorn.py starts the unit's command line: the others must be the same."""
-    unit = _gunicorn_args(unit_command("visual-turing-lab-web.service"))
-    assert unit[0] == "webapp.wsgi:application" and "--worker-class" in unit and "gthread" in unit
-    assert _gunicorn_args(_argv(SERVICES["web"]["command"])) == unit
-    assert _gunicorn_args(_cmd("Dockerfile.web")) == unit
+def test_granian_runs_alike_in_compose_the_image_and_systemd():
+    """tests/deploy/test_granian.py starts the unit's command line: the others must be the same."""
+    unit = _granian_args(unit_command("visual-turing-lab-web.service"))
+    assert unit[-1] == "webapp.wsgi:application" and unit[unit.index("--interface") + 1] == "wsgi"
+    assert _granian_args(_argv(SERVICES["web"]["command"])) == unit
+    assert _granian_args(_cmd("Dockerfile.web")) == unit
 
 
 def test_workers_consume_the_queues_tasks_are_routed_to():

@@ -219,13 +219,13 @@ def test_the_web_role_installs_and_serves_without_torch(tmp_path: Path):
     assert _run([python, "-c", _WEB_PROCESS], cwd=app, env=env).stdout.strip().endswith("no torch")
 
     argv = unit_command("visual-turing-lab-web.service")
-    args = argv[argv.index(next(a for a in argv if a.endswith("/gunicorn"))) + 1 :]
+    args = argv[argv.index(next(a for a in argv if a.endswith("/granian"))) + 1 :]
     port = free_port()
-    args[args.index("--bind") + 1] = f"127.0.0.1:{port}"
-    log = tmp_path / "gunicorn.log"
+    args[args.index("--port") + 1] = str(port)
+    log = tmp_path / "granian.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [python, "-m", "gunicorn", *args, "--workers", "1"],
+            [python, "-m", "granian", *args, "--workers", "1"],
             cwd=app,
             env=env,
             stdout=out,
@@ -233,8 +233,8 @@ def test_the_web_role_installs_and_serves_without_torch(tmp_path: Path):
             start_new_session=True,
         )
     try:
-        wait_for(lambda: answers(port) or server.poll() is not None, 90, "gunicorn to answer", log)
-        assert server.poll() is None, f"gunicorn exited:\n{log.read_text()}"
+        wait_for(lambda: answers(port) or server.poll() is not None, 90, "granian to answer", log)
+        assert server.poll() is None, f"granian exited:\n{log.read_text()}"
         health = request(port, "/health/")
         assert health.status == 200, health.body
         assert json.loads(health.body)["database"] == {"ok": True}

@@ -1,4 +1,4 @@
-"""deploy/nginx's site in front of the real gunicorn, in a private nginx (its own prefix, config and port): study
+"""deploy/nginx's site in front of the real granian, in a private nginx (its own prefix, config and port): study
 images leave it with one set of headers whatever their truth, and static files with the year-long cache."""
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def nginx(tmp_path):
         proc.wait(timeout=20)
 
 
-def test_study_images_and_static_files_through_nginx(gunicorn, nginx, tmp_path, settings):
+def test_study_images_and_static_files_through_nginx(granian, nginx, tmp_path, settings):
     settings.ANNOTATION_MIN_ANSWER_MS = 0  # the answers are this test's own, made in this process
     study = open_study(items_per_assignment=10)
     assignment = start(study)
@@ -120,7 +120,7 @@ def test_study_images_and_static_files_through_nginx(gunicorn, nginx, tmp_path, 
         timeout=300,
     )
     assert collect.returncode == 0, collect.stderr
-    port = nginx(gunicorn(env).port, static_root)
+    port = nginx(granian(env).port, static_root)
     via_nginx = {"Host": HOST}
 
     health = request(port, "/health/")

@@ -68,7 +68,7 @@ def test_a_malformed_setting_names_its_variable(tmp_path):
 def test_database_urls(tmp_path):
     pg = webapp_settings._database("postgresql://vtl:s%40cret@db.example:6543/lab?sslmode=require", tmp_path)
     assert (pg["ENGINE"], pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
-        "django.db.backends.postgresql",
+        "webapp.postgresql",
         "lab",
         "vtl",
         "s@cret",

@@ -1,4 +1,4 @@
-"""The real gunicorn (gthread, the systemd unit's command line) with the production settings, against the test
+"""The real granian (WSGI, the systemd unit's command line) with the production settings, against the test
 PostgreSQL database and Redis."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from testkit.deploy import database_url_for_tests, production_environment, reque
 pytestmark = pytest.mark.django_db
 
 
-def test_gunicorn_serves_health_and_enforces_https(gunicorn, tmp_path):
+def test_granian_serves_health_and_enforces_https(granian, tmp_path):
     env = {
         **production_environment(tmp_path),
         "DATABASE_URL": database_url_for_tests(),
@@ -22,7 +22,7 @@ def test_gunicorn_serves_health_and_enforces_https(gunicorn, tmp_path):
         # Pages render their static URLs from collectstatic's manifest, which this test does not build.
         "DJANGO_STATIC_MANIFEST": "0",
     }
-    server = gunicorn(env)
+    server = granian(env)
 
     # A probe comes by address over plain HTTP: no allowed host, no redirect.
     health = request(server.port, "/health/")
