@@ -196,7 +196,9 @@ def test_a_site_that_cannot_be_reached_is_a_clear_error_after_retries(monkeypatc
 
 
 def test_observers_take_the_qualification_and_pass_or_fail_it_by_their_sensitivity(live_server):
-    study = pilot_study(images=60, items=10, judgments=5, require_qualification=True, qualification_items=20)
+    # 30 real and 30 generated qualification images: a blind observer (d′ = 0) passes 65% on both halves by chance
+    # with probability ~0.2%, where 10 and 10 would let it pass ~3% of the time and make the test flaky.
+    study = pilot_study(images=60, items=10, judgments=5, require_qualification=True, qualification_items=60)
     run_pilot(study.pk, observers=2, seed=4, base_url=live_server.url, params={"default_d_prime": 4.0})
     run_pilot(study.pk, observers=2, seed=5, base_url=live_server.url, params={"default_d_prime": 0.0})
     sharp, blind = Annotator.objects.order_by("id")[:2], Annotator.objects.order_by("id")[2:]
@@ -205,4 +207,4 @@ def test_observers_take_the_qualification_and_pass_or_fail_it_by_their_sensitivi
     assert Assignment.objects.filter(stage=Assignment.Stage.DISQUALIFIED).count() == 2
     # Only those who passed reach the test images, and only test judgments are scored.
     assert len(scored_judgments(study, simulated="only")) == 2 * 10
-    assert Judgment.objects.filter(assignment_item__phase="qualification").count() == 4 * 20
+    assert Judgment.objects.filter(assignment_item__phase="qualification").count() == 4 * 60
