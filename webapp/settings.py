@@ -290,6 +290,7 @@ else:
     # message of a killed worker; the recovery sweep (beat) re-queues such a run from its lease.
     _broker = DATA_DIR / "broker"
     CELERY_BROKER_URL = "filesystem://localhost//"
+    CELERY_BROKER_TRANSPORT = "webapp.file_broker:Transport"  # kombu's, with messages renamed into place
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker / "queue"),
         "data_folder_out": str(_broker / "queue"),
