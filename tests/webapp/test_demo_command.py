@@ -157,6 +157,9 @@ def test_the_demo_stopped_by_a_signal_stops_its_worker(tmp_path, sig, serving):
     else:  # long enough that the run is still training when the signal comes
         demo += ["--steps", "100000", "--no-serve"]
     proc = subprocess.Popen(demo, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A demo that never gets there fails the test rather than hanging the suite.
+    watchdog = threading.Timer(400, proc.kill)
+    watchdog.start()
     try:
         lines = []
         for line in proc.stdout:
@@ -170,6 +173,7 @@ def test_the_demo_stopped_by_a_signal_stops_its_worker(tmp_path, sig, serving):
         proc.send_signal(sig)
         proc.wait(timeout=60)
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
     deadline = time.monotonic() + 40
