@@ -57,6 +57,18 @@ def pool_folder(kind: str, n: int, side: int = SIDE, tag: str = "") -> str:
     return relative
 
 
+# A tiny run long enough to act on mid-run (a few seconds on the CPU), evaluated and sampled only at the end.
+STEPS, LOG_EVERY, CHECKPOINT_EVERY = 160, 10, 20
+LONG = {
+    "optim.steps": STEPS,
+    "run.log_every": LOG_EVERY,
+    "run.checkpoint_every": CHECKPOINT_EVERY,
+    "run.eval_every": 0,
+    "run.sample_every": 0,
+}
+LOGGED = list(range(LOG_EVERY, STEPS + 1, LOG_EVERY))
+
+
 def tiny_config(recipe: str = "improved_gan_ssl", **dotted: Any) -> Any:
     """The tiny config with dotted overrides: ``tiny_config(**{"optim.steps": 40})``."""
     overrides = {section: dict(values) for section, values in TINY.items()}

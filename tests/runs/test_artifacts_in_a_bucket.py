@@ -20,20 +20,10 @@ from annotation.models import AssignmentItem
 from runs import actions, pool_files
 from runs.artifact_store import artifact_store
 from runs.models import Checkpoint, DomainClassifier, ImagePool, JobStatus, MetricPoint, PoolScore, RunStatus
-from testkit.factories import open_study, start, tiny_config
+from testkit.factories import CHECKPOINT_EVERY, LOGGED, LONG, open_study, start, tiny_config
 from testkit.servers import wait_for, wait_for_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-STEPS, LOG_EVERY, CHECKPOINT_EVERY = 160, 10, 20
-LONG = {
-    "optim.steps": STEPS,
-    "run.log_every": LOG_EVERY,
-    "run.checkpoint_every": CHECKPOINT_EVERY,
-    "run.eval_every": 0,
-    "run.sample_every": 0,
-}
-LOGGED = list(range(LOG_EVERY, STEPS + 1, LOG_EVERY))
 
 
 def host(s3_settings: Any, folder: Path) -> dict[str, str]:

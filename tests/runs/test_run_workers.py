@@ -12,21 +12,10 @@ from django.urls import reverse
 
 from runs import actions, tasks
 from runs.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
-from testkit.factories import StaffFactory, tiny_config
+from testkit.factories import CHECKPOINT_EVERY, LOG_EVERY, LOGGED, LONG, STEPS, StaffFactory, tiny_config
 from testkit.servers import queued_messages, wait_for, wait_for_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-# Long enough to act on mid-run (a few seconds here), evaluated and sampled only at the end.
-STEPS, LOG_EVERY, CHECKPOINT_EVERY = 160, 10, 20
-LONG = {
-    "optim.steps": STEPS,
-    "run.log_every": LOG_EVERY,
-    "run.checkpoint_every": CHECKPOINT_EVERY,
-    "run.eval_every": 0,
-    "run.sample_every": 0,
-}
-LOGGED = list(range(LOG_EVERY, STEPS + 1, LOG_EVERY))
 
 
 def _form_data(**fields: str) -> dict[str, str]:
